@@ -1,0 +1,50 @@
+import type { TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
+import * as v from "valibot";
+import { EVENT_SCHEMAS, type EventData, type EventType } from "../../events/catalog.ts";
+import { config } from "../config.ts";
+import { newId } from "../ids.ts";
+import { keys } from "./keys.ts";
+
+export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
+
+export interface OutboxEvent<T extends EventType = EventType> {
+  type: T;
+  /** Partition key of the subject (e.g. `JOB#job_...`), so the event sits beside it as its history. */
+  subjectPk: string;
+  subject: string;
+  /** Ordering within the subject: the subject's new version for versioned items. */
+  seq?: number;
+  accountId?: string;
+  correlationId?: string;
+  data: EventData<T>;
+  at?: Date;
+}
+
+/**
+ * The outbox item for an event, to put in the same TransactWriteItems as the state change it describes. The stream
+ * relay publishes it; it stays as the subject's event history until `expiresAt`.
+ */
+export function outboxPut<T extends EventType>(event: OutboxEvent<T>): TransactItem {
+  v.parse(EVENT_SCHEMAS[event.type], event.data);
+  const at = event.at ?? new Date();
+  const id = newId("evt", at.getTime());
+  const seq = event.seq === undefined ? `${at.toISOString()}#${id}` : String(event.seq).padStart(10, "0");
+  return {
+    Put: {
+      TableName: config.tableName,
+      Item: {
+        ...keys.event(event.subjectPk, seq),
+        entity: "event",
+        eventId: id,
+        type: event.type,
+        subject: event.subject,
+        accountId: event.accountId,
+        correlationId: event.correlationId,
+        occurredAt: at.toISOString(),
+        data: event.data,
+        expiresAt: Math.floor(at.getTime() / 1000) + config.eventRetentionDays * 86400,
+      },
+      ConditionExpression: "attribute_not_exists(PK)",
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { CoordError } from "../../core/errors.ts";
+import { log } from "../log.ts";
+import type { AppEnv } from "./env.ts";
+import { problem, problemFromError } from "./problem.ts";
+import { account } from "./routes/account.ts";
+import { admin } from "./routes/admin.ts";
+import { health } from "./routes/health.ts";
+
+/** Lambda's synchronous payload limit is 6 MB; we stop well before, leaving room for 256 KB inline payloads. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** The whole HTTP API. The same app runs on Lambda (functions/api/handler.ts) and on Node (local/). */
+export function createApp() {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId({ headerName: "X-Request-Id" }));
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    log.info("request", {
+      request_id: c.var.requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+      account_id: c.var.principal?.accountId,
+    });
+  });
+  app.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => problem(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`),
+    }),
+  );
+
+  app.route("/v1", health);
+  app.route("/v1/account", account);
+  app.route("/v1/admin", admin);
+
+  app.notFound((c) => problem(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    if (err instanceof CoordError) return problemFromError(c, err);
+    if (err instanceof HTTPException) {
+      const status = err.status as ContentfulStatusCode;
+      return problem(c, status, status === 413 ? "payload_too_large" : "bad_request", err.message);
+    }
+    log.error("unhandled error", {
+      request_id: c.var.requestId,
+      err: err instanceof Error ? err.stack : String(err),
+    });
+    return problem(c, 500, "internal", "internal error; the request id identifies it in our logs");
+  });
+  return app;
+}

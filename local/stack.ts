@@ -1,0 +1,171 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { serve } from "@hono/node-server";
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { generateApiKey } from "../core/accounts/api-key.ts";
+import { QUEUES } from "../events/queues.ts";
+import { SCHEDULES } from "../functions/cron/schedules.ts";
+import { LocalBus } from "./bus.ts";
+import { startCron } from "./cron.ts";
+import { startDynamoLocal } from "./dynamo.ts";
+import { QueuePoller, type SqsHandler } from "./queue-poller.ts";
+import { ensureQueues, startSqsLocal } from "./queues.ts";
+import { StreamPoller } from "./stream-poller.ts";
+import { ensureTable } from "./table.ts";
+
+export interface LocalStackOptions {
+  port?: number;
+  host?: string;
+  /** Keep data in memory only (COORD_EPHEMERAL=1). */
+  ephemeral?: boolean;
+  dataDir?: string;
+  adminKey?: string;
+  tableName?: string;
+  /** Logs pollers' errors; defaults to stderr. */
+  onError?: (where: string, err: unknown) => void;
+}
+
+export interface LocalStack {
+  url: string;
+  port: number;
+  adminKey: string;
+  tableName: string;
+  dynamoEndpoint: string;
+  sqsEndpoint: string;
+  queueUrls: Record<string, { url: string; dlqUrl: string }>;
+  stop(): Promise<void>;
+}
+
+const root = new URL("..", import.meta.url);
+
+async function importHandler<T>(modulePath: string): Promise<T> {
+  const mod = (await import(new URL(modulePath, root).href)) as { handler: T };
+  if (typeof mod.handler !== "function") throw new Error(`${modulePath} exports no handler`);
+  return mod.handler;
+}
+
+function resolveAdminKey(opts: LocalStackOptions, dataDir: string | undefined): string {
+  if (opts.adminKey) return opts.adminKey;
+  if (!dataDir) return generateApiKey("admin");
+  const file = join(dataDir, "bootstrap-admin-key");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const key = generateApiKey("admin");
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+/**
+ * The embedded runtime: DynamoDB Local + the SQS emulator + the local bus, the table and queues from their one
+ * definition, the Hono app on Node, and the pollers that invoke the real Lambda handlers.
+ */
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const onError = opts.onError ?? ((where, err) => console.error(`[${where}]`, err));
+  const dataDir = opts.ephemeral ? undefined : (opts.dataDir ?? join(process.cwd(), ".coord"));
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const tableName = opts.tableName ?? "coordinator";
+  const queuePrefix = "coord";
+
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => onError("stop", err));
+  };
+  try {
+    const [dynamo, sqsLocal] = await Promise.all([
+      startDynamoLocal({ dataDir: dataDir && join(dataDir, "dynamodb") }),
+      startSqsLocal(),
+    ]);
+    stops.push(dynamo.stop, sqsLocal.stop);
+
+    Object.assign(process.env, {
+      COORD_TABLE_NAME: tableName,
+      COORD_DYNAMO_ENDPOINT: dynamo.endpoint,
+      COORD_SQS_ENDPOINT: sqsLocal.endpoint,
+      COORD_QUEUE_PREFIX: queuePrefix,
+      AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+    });
+
+    const credentials = { accessKeyId: "local", secretAccessKey: "local" };
+    const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint, region: "us-east-1", credentials });
+    const sqs = new SQSClient({ endpoint: sqsLocal.endpoint, region: "us-east-1", credentials });
+    stops.push(async () => {
+      dynamoClient.destroy();
+      sqs.destroy();
+    });
+
+    const streamArn = await ensureTable(dynamoClient, tableName);
+    const queues = await ensureQueues(sqs, queuePrefix, QUEUES);
+    const queueUrls = Object.fromEntries(queues.map((q) => [q.def.name, { url: q.url, dlqUrl: q.dlqUrl }]));
+
+    const { ensureBootstrapAdmin } = await import("../core/accounts/accounts.ts");
+    const adminKey = resolveAdminKey(opts, dataDir);
+    await ensureBootstrapAdmin(adminKey);
+
+    // Event path: stream -> relay handler -> local bus (same rules) -> queues -> consumer handlers.
+    const bus = new LocalBus(sqs, async (name) => {
+      const q = queueUrls[name];
+      if (!q) throw new Error(`no queue ${name}`);
+      return q.url;
+    });
+    const { makeRelayHandler } = await import("../functions/stream/relay.ts");
+    const relay: (e: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse> = makeRelayHandler(bus);
+    const streamPoller = new StreamPoller(dynamo.endpoint, streamArn, relay, {
+      checkpointFile: dataDir && join(dataDir, "stream-checkpoint.json"),
+      onError: (err) => onError("stream", err),
+    });
+    streamPoller.start();
+    stops.push(() => streamPoller.stop());
+
+    for (const q of queues) {
+      const handler = await importHandler<SqsHandler>(q.def.handler);
+      const attrs = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: q.url, AttributeNames: ["QueueArn"] }),
+      );
+      const poller = new QueuePoller(sqs, q.url, attrs.Attributes?.QueueArn ?? "", handler, {
+        batchSize: q.def.batchSize,
+        onError: (err) => onError(`queue:${q.def.name}`, err),
+      });
+      poller.start();
+      stops.push(() => poller.stop());
+    }
+
+    const cron = await Promise.all(
+      SCHEDULES.map(async (schedule) => ({
+        schedule,
+        handler: await importHandler<() => Promise<unknown>>(schedule.handler),
+      })),
+    );
+    stops.push(startCron(cron, (name, err) => onError(`cron:${name}`, err)));
+
+    const { createApp } = await import("../functions/api/app.ts");
+    const app = createApp();
+    const host = opts.host ?? "127.0.0.1";
+    const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: opts.port ?? 0, hostname: host }, () => resolve(s));
+      s.once("error", reject);
+    });
+    stops.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
+    const port = (server.address() as AddressInfo).port;
+    return {
+      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+      port,
+      adminKey,
+      tableName,
+      dynamoEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqsLocal.endpoint,
+      queueUrls,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
