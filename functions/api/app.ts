@@ -34,7 +34,11 @@ export function createApp() {
   app.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) => problem(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`),
+      onError: (c) => {
+        // The rest of the body is never read, so the connection cannot be reused: tell the client to close it.
+        c.header("Connection", "close");
+        return problem(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
     }),
   );
 

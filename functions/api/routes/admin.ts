@@ -5,6 +5,7 @@ import {
   CreateKeyInput,
   createAccount,
   createApiKey,
+  getAccount,
 } from "../../../core/accounts/accounts.ts";
 import { adminOnly } from "../auth.ts";
 import { readJson } from "../body.ts";
@@ -19,6 +20,13 @@ documented({
   auth: "admin",
   body: CreateAccountInput,
   responses: { "201": "created" },
+});
+documented({
+  method: "get",
+  path: "/v1/admin/accounts/{id}",
+  summary: "An account and its balance",
+  tag: "admin",
+  auth: "admin",
 });
 documented({
   method: "post",
@@ -39,6 +47,7 @@ export const admin = new Hono<AppEnv>()
     });
     return c.json(accountView(account), 201);
   })
+  .get("/accounts/:id", async (c) => c.json(accountView(await getAccount(c.req.param("id")))))
   .post("/accounts/:id/keys", async (c) => {
     const issued = await createApiKey(c.req.param("id"), await readJson(c), {
       principal: c.var.principal,
