@@ -15,7 +15,8 @@ export type ErrorCode =
   | "idempotency_in_progress"
   | "insufficient_funds"
   | "not_ready"
-  | "rate_limited";
+  | "rate_limited"
+  | "quota_exceeded";
 
 export interface Issue {
   /** JSON path of the offending field, e.g. `input.prompt` or `body` */
@@ -72,5 +73,12 @@ export class ForbiddenError extends CoordError {
 export class RateLimitedError extends CoordError {
   constructor(readonly retryAfterSeconds: number) {
     super("rate_limited", "rate limit exceeded", { retry_after_seconds: retryAfterSeconds });
+  }
+}
+
+/** A standing per-account quota (e.g. queued jobs) is full; retrying after some work drains may succeed. */
+export class QuotaExceededError extends CoordError {
+  constructor(message: string, details: { limit: number; current: number; retry_after_seconds: number }) {
+    super("quota_exceeded", message, details);
   }
 }

@@ -14,8 +14,26 @@ const jobRef = {
 
 export const EVENT_SCHEMAS = {
   "account.created.v1": v.object({ account_id: v.string(), name: v.string(), kind: v.string() }),
-  "api_key.created.v1": v.object({ account_id: v.string(), key_id: v.string(), scopes: v.array(v.string()) }),
+  "api_key.created.v1": v.object({
+    account_id: v.string(),
+    key_id: v.string(),
+    scopes: v.array(v.string()),
+    expires_at: v.optional(v.string()),
+  }),
   "api_key.revoked.v1": v.object({ account_id: v.string(), key_id: v.string() }),
+  "api_key.delegated.v1": v.object({
+    account_id: v.string(),
+    key_id: v.string(),
+    parent_key_id: v.string(),
+    scopes: v.array(v.string()),
+    expires_at: v.optional(v.string()),
+  }),
+  "api_key.rotated.v1": v.object({
+    account_id: v.string(),
+    key_id: v.string(),
+    previous_key_id: v.string(),
+    previous_expires_at: v.string(),
+  }),
   "balance.adjusted.v1": v.object({ account_id: v.string(), amount: v.number(), reason: v.string() }),
   "job.submitted.v1": v.object({ ...jobRef, priority: v.number(), max_price: v.number() }),
   "job.assigned.v1": v.object({ ...jobRef, miner_id: v.string(), lease_expires_at: v.string() }),
@@ -51,6 +69,8 @@ export const EnvelopeSchema = v.object({
   account_id: v.optional(v.string()),
   subject: v.string(),
   correlation_id: v.optional(v.string()),
+  /** Who caused the event (the authenticated account and key), when a caller did; absent for system actions. */
+  actor: v.optional(v.object({ account_id: v.string(), key_id: v.string() })),
   data: v.record(v.string(), v.unknown()),
 });
 export type Envelope = v.InferOutput<typeof EnvelopeSchema>;

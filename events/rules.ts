@@ -22,6 +22,8 @@ export const RULES: Rule[] = [
         "account.created.v1",
         "api_key.created.v1",
         "api_key.revoked.v1",
+        "api_key.delegated.v1",
+        "api_key.rotated.v1",
         "balance.adjusted.v1",
       ],
     },

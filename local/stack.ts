@@ -109,8 +109,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       if (!q) throw new Error(`no queue ${name}`);
       return q.url;
     });
-    const { makeRelayHandler } = await import("../functions/stream/relay.ts");
-    const relay: (e: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse> = makeRelayHandler(bus);
+    const { makeStreamHandler } = await import("../functions/stream/handler.ts");
+    const relay: (e: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse> = makeStreamHandler(bus);
     const streamPoller = new StreamPoller(dynamo.endpoint, streamArn, relay, {
       checkpointFile: dataDir && join(dataDir, "stream-checkpoint.json"),
       onError: (err) => onError("stream", err),

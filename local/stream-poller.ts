@@ -16,6 +16,8 @@ interface ShardState {
   /** Last sequence number handed successfully to the handler. */
   checkpoint?: string;
   done: boolean;
+  /** Consecutive failed attempts at the record after the checkpoint. */
+  retries?: number;
 }
 
 /**
@@ -39,6 +41,8 @@ export class StreamPoller {
       checkpointFile?: string;
       batchSize?: number;
       idleMs?: number;
+      /** Like the event source mapping's maximumRetryAttempts: then the record is discarded (and reported). */
+      maxRetries?: number;
       onError?: (e: unknown) => void;
     } = {},
   ) {
@@ -135,9 +139,31 @@ export class StreamPoller {
         if (!s.iterator) s.done = true;
         continue;
       }
-      const result = await this.handler({ Records: records.map(toLambdaRecord) } as DynamoDBStreamEvent);
-      const firstFailed = result?.batchItemFailures?.[0]?.itemIdentifier;
+      // After repeated failures, retry the failing record alone (bisect), then give up on it (on-failure).
+      const batch = (s.retries ?? 0) >= 2 ? records.slice(0, 1) : records;
+      let firstFailed: string | undefined;
+      try {
+        const result = await this.handler({ Records: batch.map(toLambdaRecord) } as DynamoDBStreamEvent);
+        firstFailed = result?.batchItemFailures?.[0]?.itemIdentifier;
+      } catch (err) {
+        this.opts.onError?.(err);
+        firstFailed = batch[0]?.dynamodb?.SequenceNumber;
+      }
+      if (firstFailed && (s.retries ?? 0) + 1 >= (this.opts.maxRetries ?? 5) && batch.length === 1) {
+        this.opts.onError?.(
+          new Error(`stream record ${firstFailed} discarded after ${this.opts.maxRetries ?? 5} attempts`),
+        );
+        s.checkpoint = firstFailed;
+        s.iterator = undefined;
+        s.retries = 0;
+        this.saveCheckpoints();
+        continue;
+      }
       if (firstFailed) {
+        s.retries =
+          batch.length === records.length && records[0]?.dynamodb?.SequenceNumber !== firstFailed
+            ? 1
+            : (s.retries ?? 0) + 1;
         // Like Lambda with ReportBatchItemFailures: everything before the failed record is checkpointed, and the
         // batch is retried from the failed record.
         const idx = records.findIndex((r) => r.dynamodb?.SequenceNumber === firstFailed);
@@ -146,11 +172,17 @@ export class StreamPoller {
         s.iterator = undefined;
         this.failures++;
         handled += Math.max(idx, 0);
+      } else if (batch.length < records.length) {
+        s.checkpoint = batch.at(-1)?.dynamodb?.SequenceNumber ?? s.checkpoint;
+        s.iterator = undefined;
+        s.retries = 0;
+        handled += batch.length;
       } else {
         s.checkpoint = records.at(-1)?.dynamodb?.SequenceNumber ?? s.checkpoint;
         s.iterator = out.NextShardIterator;
         if (!s.iterator) s.done = true;
         this.failures = 0;
+        s.retries = 0;
         handled += records.length;
       }
       this.saveCheckpoints();

@@ -85,3 +85,79 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** A client account with a balance (credited through the ledger by the admin API). */
+export async function fundedClient(amount = 1_000_000_000) {
+  const client = await createAccount("client");
+  const res = await api("POST", `/v1/admin/accounts/${client.id}/adjust`, {
+    key: stack.adminKey,
+    body: { amount, reason: "test funding" },
+  });
+  if (res.status >= 300) throw new Error(`adjust: ${res.status} ${res.text}`);
+  return client;
+}
+
+export interface TestMiner {
+  id: string;
+  key: string;
+  accountId: string;
+  headers: Record<string, string>;
+}
+
+/** A miner account and a registered miner (by default: runs echo, one slot). */
+export async function registeredMiner(
+  body: Record<string, unknown> = {},
+  account?: { id: string; key: string },
+): Promise<TestMiner> {
+  const acct = account ?? (await createAccount("miner"));
+  const res = await api<{ miner_id: string }>("POST", "/v1/miners/register", {
+    key: acct.key,
+    body: { name: `m-${Math.random().toString(36).slice(2)}`, services: ["echo"], concurrency: 1, ...body },
+  });
+  if (res.status !== 201) throw new Error(`register: ${res.status} ${res.text}`);
+  return {
+    id: res.body.miner_id,
+    key: acct.key,
+    accountId: acct.id,
+    headers: { "x-miner-id": res.body.miner_id },
+  };
+}
+
+export interface Claimed {
+  job_id: string;
+  claim_token: string;
+  service: string;
+  input: Record<string, unknown>;
+  attempt: number;
+}
+
+export async function pollJobs(miner: TestMiner, body: Record<string, unknown> = {}) {
+  const res = await api<{ jobs: Claimed[] }>("POST", "/v1/miners/poll", {
+    key: miner.key,
+    headers: miner.headers,
+    body,
+  });
+  return { status: res.status, jobs: res.status === 200 ? res.body.jobs : [], res };
+}
+
+export function minerCall(
+  miner: TestMiner,
+  jobId: string,
+  action: "start" | "progress" | "result" | "fail",
+  body: Record<string, unknown>,
+) {
+  return api("POST", `/v1/miners/${jobId}/${action}`, { key: miner.key, headers: miner.headers, body });
+}
+
+export async function submitEcho(
+  client: { key: string },
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
+  const res = await api<{ id: string; status: string; attempt: number }>("POST", "/v1/jobs", {
+    key: client.key,
+    body: { service: "echo", input: { hello: "world" }, ...extra },
+    headers,
+  });
+  return res;
+}

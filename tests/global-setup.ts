@@ -16,6 +16,12 @@ declare module "vitest" {
 
 /** Starts the real local stack once per test run (ephemeral, random ports) and hands its coordinates to tests. */
 export default async function setup(project: TestProject) {
+  // The `write` class gets the smallest burst the design allows (100) and a slow refill, so that
+  // tests/ratelimit.test.ts can exceed it quickly; every other class keeps its generous default.
+  process.env.COORD_RATE_WRITE ??= "100/1";
+  // Short leases and heartbeats so lease-lapse behaviour is observable in seconds; the sweep runs every second.
+  process.env.COORD_LEASE_SECONDS ??= "3";
+  process.env.COORD_HEARTBEAT_SECONDS ??= "1";
   const stack = await startLocalStack({ ephemeral: true, port: 0 });
   project.provide("stack", {
     url: stack.url,

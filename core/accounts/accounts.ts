@@ -1,20 +1,21 @@
-import { GetCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
-import type { Ctx, Principal } from "../context.ts";
+import type { Ctx } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
-import { outboxPut } from "../db/outbox.ts";
-import { NotFoundError, UnauthorizedError } from "../errors.ts";
+import { actorOf, outboxPut } from "../db/outbox.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
 import { newId } from "../ids.ts";
+import { adjustBalance, listLedger, TREASURY_ID } from "../ledger/ledger.ts";
 import { parse } from "../validate.ts";
-import { type AccountKind, generateApiKey, hashApiKey, inspectApiKey } from "./api-key.ts";
+import { type AccountKind, hashApiKey } from "./api-key.ts";
+import { type IssuedKey, type KeyView, listKeys, mintRootKey } from "./keys.ts";
+import { cursorWithin, nextCursor, type Page, PageQuery } from "./page.ts";
+import { DEFAULT_SCOPES } from "./scopes.ts";
 
-export const DEFAULT_SCOPES: Record<AccountKind, string[]> = {
-  client: ["jobs:read", "jobs:write", "account:read"],
-  miner: ["miners:work", "account:read"],
-  admin: ["admin:*"],
-};
+export { authenticate, CreateKeyInput, type IssuedKey } from "./keys.ts";
+export { DEFAULT_SCOPES } from "./scopes.ts";
 
 export const CreateAccountInput = v.object({
   name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(200)),
@@ -41,6 +42,7 @@ export function accountView(a: Account) {
     created_at: a.createdAt,
   };
 }
+export type AccountView = ReturnType<typeof accountView>;
 
 export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> {
   const { name, kind } = parse(CreateAccountInput, input, "body");
@@ -76,6 +78,7 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
           seq: 1,
           accountId: account.id,
           correlationId: ctx.correlationId,
+          actor: actorOf(ctx),
           data: { account_id: account.id, name, kind },
           at: now,
         }),
@@ -85,149 +88,112 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
   return account;
 }
 
-export async function getAccount(id: string): Promise<Account> {
-  const out = await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.account(id) }));
+export async function getAccount(id: string, opts: { consistent?: boolean } = {}): Promise<Account> {
+  const out = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.account(id), ConsistentRead: opts.consistent }),
+  );
   if (!out.Item) throw new NotFoundError("account");
   return v.parse(AccountItem, out.Item);
 }
 
-export const CreateKeyInput = v.optional(
-  v.object({
-    name: v.optional(v.pipe(v.string(), v.maxLength(200))),
-    scopes: v.optional(
-      v.array(v.pipe(v.string(), v.regex(/^[a-z_]+:[a-z_*]+$/, "scope must look like 'jobs:read'"))),
-    ),
-  }),
-  {},
-);
-
-export interface IssuedKey {
-  key: string;
-  keyId: string;
-  accountId: string;
-  kind: AccountKind;
-  scopes: string[];
-  createdAt: string;
-}
-
-async function storeKey(account: Account, key: string, scopes: string[], name: string | undefined, ctx: Ctx) {
-  const now = new Date();
-  const keyId = newId("key", now.getTime());
-  await ddb().send(
-    new TransactWriteCommand({
-      TransactItems: [
-        {
-          ConditionCheck: {
-            TableName: config.tableName,
-            Key: keys.account(account.id),
-            ConditionExpression: "attribute_exists(PK)",
-          },
-        },
-        {
-          Put: {
-            TableName: config.tableName,
-            Item: {
-              ...keys.apiKey(hashApiKey(key)),
-              ...keys.apiKeyByAccount(account.id, keyId),
-              entity: "apiKey",
-              keyId,
-              accountId: account.id,
-              kind: account.kind,
-              scopes,
-              name,
-              createdAt: now.toISOString(),
-            },
-            ConditionExpression: "attribute_not_exists(PK)",
-          },
-        },
-        outboxPut({
-          type: "api_key.created.v1",
-          subjectPk: keys.account(account.id).PK,
-          subject: account.id,
-          accountId: account.id,
-          correlationId: ctx.correlationId,
-          data: { account_id: account.id, key_id: keyId, scopes },
-          at: now,
-        }),
-      ],
+/** Every account, newest first, a page at a time (admin). One GSI1 query per page. */
+export async function listAccounts(query: unknown): Promise<Page<AccountView>> {
+  const { cursor, limit } = parse(PageQuery, query, "query");
+  const partition = keys.accountsByCreation("", "").GSI1PK;
+  const out = await ddb().send(
+    new QueryCommand({
+      TableName: config.tableName,
+      IndexName: "GSI1",
+      KeyConditionExpression: "GSI1PK = :pk",
+      ExpressionAttributeValues: { ":pk": partition },
+      ScanIndexForward: false,
+      Limit: limit ?? 50,
+      ExclusiveStartKey: cursorWithin(cursor, { GSI1PK: partition }),
     }),
   );
-  return { key, keyId, accountId: account.id, kind: account.kind, scopes, createdAt: now.toISOString() };
+  return {
+    items: (out.Items ?? []).map((i) => accountView(v.parse(AccountItem, i))),
+    next_cursor: nextCursor(out.LastEvaluatedKey),
+  };
 }
 
-/** Mints a key for an account. The raw key is returned once and never stored. */
+/** Mints a root key for an account (admin). The raw key is returned once and never stored. */
 export async function createApiKey(accountId: string, input: unknown, ctx: Ctx): Promise<IssuedKey> {
-  const body = parse(CreateKeyInput, input, "body");
   const account = await getAccount(accountId);
-  const scopes = body.scopes ?? DEFAULT_SCOPES[account.kind];
-  return storeKey(account, generateApiKey(account.kind), scopes, body.name, ctx);
+  return mintRootKey(account, input, ctx);
+}
+
+/** An account's keys (admin): 404 if the account does not exist. */
+export async function listAccountKeys(accountId: string, query: unknown): Promise<Page<KeyView>> {
+  await getAccount(accountId);
+  return listKeys(accountId, query);
+}
+
+/**
+ * Credits (amount > 0) or debits (amount < 0) an account against the treasury through the ledger (two entries that
+ * sum to zero) and returns the account with its new balance. 404 for an unknown account, 402 for a debit beyond the
+ * available balance.
+ */
+export async function adjustAccount(accountId: string, input: unknown, ctx: Ctx): Promise<Account> {
+  if (accountId === TREASURY_ID) {
+    throw new ValidationError([{ path: "path.id", message: "the treasury is the counter-account of adjustments" }]);
+  }
+  await getAccount(accountId);
+  await adjustBalance(accountId, input, ctx);
+  return getAccount(accountId, { consistent: true });
+}
+
+export const LedgerQuery = PageQuery;
+
+/** The caller's ledger, newest first. */
+export async function accountLedger(accountId: string, query: unknown) {
+  const { cursor, limit } = parse(LedgerQuery, query, "query");
+  cursorWithin(cursor, { PK: keys.account(accountId).PK });
+  const page = await listLedger(accountId, limit ?? 50, cursor);
+  return { items: page.items, next_cursor: page.nextCursor ?? null };
 }
 
 export const BOOTSTRAP_ADMIN_ID = "acct_bootstrapadmin000000000000";
 
-/**
- * Makes sure the bootstrap admin account exists and that `key` authenticates as it. Any `ak_` string of 32+ more
- * characters is accepted as given (checksum or not), so automation can choose its key.
- */
-export async function ensureBootstrapAdmin(key: string): Promise<void> {
-  if (!/^ak_.{32,}$/.test(key))
-    throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
+/** Creates a well-known account (bootstrap admin, treasury) if it does not exist yet. */
+async function ensureAccount(id: string, name: string, kind: AccountKind): Promise<void> {
   const now = new Date().toISOString();
   await ddb()
     .send(
-      new UpdateCommand({
+      new PutCommand({
         TableName: config.tableName,
-        Key: keys.account(BOOTSTRAP_ADMIN_ID),
-        UpdateExpression:
-          "SET entity = :e, id = :id, #n = :n, kind = :k, available = :z, held = :z, createdAt = :t, version = :one, GSI1PK = :g1, GSI1SK = :g1s",
-        ConditionExpression: "attribute_not_exists(PK)",
-        ExpressionAttributeNames: { "#n": "name" },
-        ExpressionAttributeValues: {
-          ":e": "account",
-          ":id": BOOTSTRAP_ADMIN_ID,
-          ":n": "bootstrap admin",
-          ":k": "admin",
-          ":z": 0,
-          ":t": now,
-          ":one": 1,
-          ":g1": "ACCOUNTS",
-          ":g1s": `${now}#${BOOTSTRAP_ADMIN_ID}`,
+        Item: {
+          ...keys.account(id),
+          ...keys.accountsByCreation(now, id),
+          entity: "account",
+          id,
+          name,
+          kind,
+          available: 0,
+          held: 0,
+          createdAt: now,
+          version: 1,
         },
+        ConditionExpression: "attribute_not_exists(PK)",
       }),
     )
     .catch((err: Error) => {
       if (err.name !== "ConditionalCheckFailedException") throw err;
     });
-  const existing = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hashApiKey(key)) }),
-  );
-  if (existing.Item) return;
-  await storeKey(await getAccount(BOOTSTRAP_ADMIN_ID), key, DEFAULT_SCOPES.admin, "bootstrap", {});
 }
 
-const KeyItem = v.object({
-  keyId: v.string(),
-  accountId: v.string(),
-  kind: v.picklist(["client", "miner", "admin"] as const),
-  scopes: v.array(v.string()),
-  revokedAt: v.optional(v.string()),
-  keyExpiresAt: v.optional(v.string()),
-});
-
 /**
- * Resolves a raw key to its principal. A malformed key (bad prefix or checksum) is refused without a lookup,
- * except `ak_` keys, which may be a bootstrap key chosen by the operator.
+ * Makes sure the system accounts exist and that `key` authenticates as the bootstrap admin. Any `ak_` string of 32+
+ * more characters is accepted as given (checksum or not), so automation can choose its key. A bootstrap key that an
+ * admin revoked stays revoked across restarts.
  */
-export async function authenticate(rawKey: string): Promise<Principal> {
-  const shape = inspectApiKey(rawKey);
-  if (!shape.ok && !rawKey.startsWith("ak_")) throw new UnauthorizedError("malformed API key");
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hashApiKey(rawKey)) }),
+export async function ensureBootstrapAdmin(key: string): Promise<void> {
+  if (!/^ak_.{32,}$/.test(key)) throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
+  await ensureAccount(TREASURY_ID, "treasury", "admin");
+  await ensureAccount(BOOTSTRAP_ADMIN_ID, "bootstrap admin", "admin");
+  const existing = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hashApiKey(key)), ConsistentRead: true }),
   );
-  if (!out.Item) throw new UnauthorizedError("unknown API key");
-  const item = v.parse(KeyItem, out.Item);
-  if (item.revokedAt) throw new UnauthorizedError("API key revoked");
-  if (item.keyExpiresAt && Date.parse(item.keyExpiresAt) <= Date.now())
-    throw new UnauthorizedError("API key expired");
-  return { accountId: item.accountId, kind: item.kind, keyId: item.keyId, scopes: item.scopes };
+  if (existing.Item) return;
+  await mintRootKey({ id: BOOTSTRAP_ADMIN_ID, kind: "admin" }, { name: "bootstrap", scopes: DEFAULT_SCOPES.admin }, {}, key);
 }

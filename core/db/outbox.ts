@@ -2,8 +2,19 @@ import type { TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { EVENT_SCHEMAS, type EventData, type EventType } from "../../events/catalog.ts";
 import { config } from "../config.ts";
+import type { Ctx } from "../context.ts";
 import { newId } from "../ids.ts";
 import { keys } from "./keys.ts";
+
+/** The caller behind an event, as the envelope carries it: ids only, never a key. */
+export interface Actor {
+  account_id: string;
+  key_id: string;
+}
+
+export function actorOf(ctx: Ctx): Actor | undefined {
+  return ctx.principal ? { account_id: ctx.principal.accountId, key_id: ctx.principal.keyId } : undefined;
+}
 
 export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
 
@@ -16,6 +27,8 @@ export interface OutboxEvent<T extends EventType = EventType> {
   seq?: number;
   accountId?: string;
   correlationId?: string;
+  /** Who caused it: `actorOf(ctx)`. The audit trail records it. */
+  actor?: Actor;
   data: EventData<T>;
   at?: Date;
 }
@@ -40,6 +53,7 @@ export function outboxPut<T extends EventType>(event: OutboxEvent<T>): TransactI
         subject: event.subject,
         accountId: event.accountId,
         correlationId: event.correlationId,
+        actor: event.actor,
         occurredAt: at.toISOString(),
         data: event.data,
         expiresAt: Math.floor(at.getTime() / 1000) + config.eventRetentionDays * 86400,

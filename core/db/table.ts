@@ -11,9 +11,10 @@ export const TABLE = {
   indexes: {
     GSI1: { partitionKey: "GSI1PK", sortKey: "GSI1SK" },
     GSI2: { partitionKey: "GSI2PK", sortKey: "GSI2SK" },
+    GSI3: { partitionKey: "GSI3PK", sortKey: "GSI3SK" },
   },
 } as const;
 
 export type IndexName = keyof typeof TABLE.indexes;
 
-export const ATTRIBUTES = ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"] as const;
+export const ATTRIBUTES = ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"] as const;

@@ -8,4 +8,11 @@ export interface Schedule {
   everySeconds: number;
 }
 
-export const SCHEDULES: Schedule[] = [];
+export const SCHEDULES: Schedule[] = [
+  /** On AWS the shortest cron is one minute; locally (and in tests) it runs every COORD_SWEEP_SECONDS (default 1). */
+  {
+    name: "deadline-sweep",
+    handler: "functions/cron/sweep.ts",
+    everySeconds: Number(process.env.COORD_SWEEP_SECONDS ?? 1),
+  },
+];

@@ -1,9 +1,8 @@
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { type Envelope, validateEnvelope } from "../../events/catalog.ts";
-import { EventBridgePublisher, type Publisher } from "../../events/publisher.ts";
+import type { Publisher } from "../../events/publisher.ts";
 import { log } from "../log.ts";
+import { imageOf } from "./image.ts";
 
 /** Builds the bus envelope from an outbox item's stream image. */
 export function envelopeFromItem(item: Record<string, unknown>): Envelope {
@@ -14,6 +13,7 @@ export function envelopeFromItem(item: Record<string, unknown>): Envelope {
     subject: item.subject,
     account_id: item.accountId,
     correlation_id: item.correlationId,
+    actor: item.actor,
     data: item.data,
   });
 }
@@ -29,7 +29,7 @@ export function makeRelayHandler(publisher: Publisher) {
     const pending: { seq: string; env: Envelope }[] = [];
     for (const record of event.Records) {
       if (record.eventName !== "INSERT" || !record.dynamodb?.NewImage) continue;
-      const item = unmarshall(record.dynamodb.NewImage as Record<string, AttributeValue>);
+      const item = imageOf(record.dynamodb.NewImage) ?? {};
       if (item.entity !== "event") continue;
       try {
         pending.push({ seq: record.dynamodb.SequenceNumber ?? "", env: envelopeFromItem(item) });
@@ -49,5 +49,3 @@ export function makeRelayHandler(publisher: Publisher) {
     return { batchItemFailures: first ? [{ itemIdentifier: first.seq }] : [] };
   };
 }
-
-export const handler = makeRelayHandler(new EventBridgePublisher(process.env.COORD_BUS_NAME ?? "default"));

@@ -1,0 +1,221 @@
+import { randomBytes } from "node:crypto";
+import { BatchGetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import * as v from "valibot";
+import { config } from "../config.ts";
+import type { Principal } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { keys } from "../db/keys.ts";
+import type { TransactItem } from "../db/outbox.ts";
+import { mismatch } from "../matching/constraints.ts";
+import { capabilities, getMiner, type Miner } from "../miners/miners.ts";
+import { parse } from "../validate.ts";
+import { queueShards } from "./item.ts";
+import { type Job, JobItem } from "./model.ts";
+import { clearIfUnchanged, readSummary } from "./queue-summary.ts";
+import { applyTransition, TransactionRefused } from "./transition.ts";
+import { waitForWork } from "./wakeup.ts";
+
+export const PollInput = v.optional(
+  v.object({
+    wait_seconds: v.optional(
+      v.pipe(v.number(), v.minValue(0), v.maxValue(20, "wait_seconds is at most 20")),
+      0,
+    ),
+    max_jobs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64))),
+  }),
+  {},
+);
+
+export interface Assignment {
+  job_id: string;
+  claim_token: string;
+  service: string;
+  input: unknown;
+  attempt: number;
+  max_attempts: number;
+  lease_expires_at: string;
+  timeout_at: string;
+  heartbeat_interval_seconds: number;
+  max_price: number;
+  unit_price: number;
+  constraints: Job["constraints"];
+}
+
+/** How often a waiting poll re-reads the queue summary when nothing wakes it. */
+const recheckMs = () => Number(process.env.COORD_POLL_RECHECK_MS ?? 250);
+const CANDIDATES_PER_SHARD = 10;
+
+/** Slot item for the claim: the miner must be online and below its concurrency. */
+function takeSlot(miner: Miner): TransactItem {
+  return {
+    Update: {
+      TableName: config.tableName,
+      Key: keys.miner(miner.id),
+      UpdateExpression: "SET active = active + :one",
+      ConditionExpression: "active < concurrency AND #s = :online",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: { ":one": 1, ":online": "online" },
+    },
+  };
+}
+
+export function releaseSlot(minerId: string): TransactItem {
+  return {
+    Update: {
+      TableName: config.tableName,
+      Key: keys.miner(minerId),
+      UpdateExpression: "SET active = active - :one",
+      ConditionExpression: "active > :zero",
+      ExpressionAttributeValues: { ":one": 1, ":zero": 0 },
+    },
+  };
+}
+
+export function queuedCounter(accountId: string, delta: number): TransactItem {
+  return {
+    Update: {
+      TableName: config.tableName,
+      Key: keys.account(accountId),
+      UpdateExpression: "SET queued = if_not_exists(queued, :zero) + :d",
+      ExpressionAttributeValues: { ":d": delta, ":zero": 0 },
+    },
+  };
+}
+
+/** Claimable jobs of one service across its shards, in priority-then-fair-age order. */
+async function candidates(service: string): Promise<Job[]> {
+  const shards = Array.from({ length: queueShards() }, (_, i) => i);
+  const pages = await Promise.all(
+    shards.map((shard) =>
+      ddb().send(
+        new QueryCommand({
+          TableName: config.tableName,
+          IndexName: "GSI1",
+          KeyConditionExpression: "GSI1PK = :pk",
+          ExpressionAttributeValues: { ":pk": `QUEUE#${service}#${shard}` },
+          Limit: CANDIDATES_PER_SHARD,
+        }),
+      ),
+    ),
+  );
+  return pages
+    .flatMap((p) => p.Items ?? [])
+    .sort((a, b) => String(a.GSI1SK).localeCompare(String(b.GSI1SK)))
+    .map((i) => v.parse(JobItem, i));
+}
+
+/** One pass: claims up to `want` jobs the miner can run. */
+async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token: string }[]> {
+  const summary = await readSummary();
+  const services = miner.services.filter((s) => summary.has(s));
+  const claimed: { job: Job; token: string }[] = [];
+  const caps = capabilities(miner);
+  for (const service of services) {
+    if (claimed.length >= want) break;
+    const seen = summary.get(service) as string;
+    const list = await candidates(service);
+    if (list.length === 0) {
+      await clearIfUnchanged(service, seen);
+      continue;
+    }
+    for (const job of list) {
+      if (claimed.length >= want) break;
+      if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
+      if (mismatch({ service: job.service, constraints: job.constraints, max_price: job.maxPrice }, caps))
+        continue;
+      const now = new Date();
+      const token = `ct_${randomBytes(18).toString("base64url")}`;
+      try {
+        const next = await applyTransition(job, "claim", {
+          changes: {
+            attempt: job.attempt + 1,
+            claimToken: token,
+            minerId: miner.id,
+            minerAccountId: miner.accountId,
+            unitPrice: miner.prices[job.service] ?? 0,
+            assignedAt: now.toISOString(),
+            startedAt: undefined,
+            leaseExpiresAt: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
+            timeoutAt: new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString(),
+            progress: undefined,
+            progressMessage: undefined,
+          },
+          with: [takeSlot(miner), queuedCounter(job.accountId, -1)],
+          event: {
+            miner_id: miner.id,
+            lease_expires_at: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
+          },
+          at: now,
+        });
+        claimed.push({ job: next, token });
+      } catch (err) {
+        if (!(err instanceof TransactionRefused)) throw err;
+        if (err.failedAt(1)) return claimed; // the miner is full (or no longer online)
+        // someone else claimed it, or it changed: try the next candidate
+      }
+    }
+  }
+  return claimed;
+}
+
+async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {
+  if (claimed.length === 0) return [];
+  const inputs = new Map<string, unknown>();
+  for (let i = 0; i < claimed.length; i += 100) {
+    let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+      [config.tableName]: { Keys: claimed.slice(i, i + 100).map((c) => keys.jobInput(c.job.id)) },
+    };
+    while (request && Object.keys(request).length) {
+      const out = await ddb().send(new BatchGetCommand({ RequestItems: request }));
+      for (const item of out.Responses?.[config.tableName] ?? [])
+        inputs.set(String(item.PK).slice(4), item.input);
+      request = out.UnprocessedKeys as typeof request;
+    }
+  }
+  return claimed.map(({ job, token }) => ({
+    job_id: job.id,
+    claim_token: token,
+    service: job.service,
+    input: inputs.get(job.id) ?? null,
+    attempt: job.attempt,
+    max_attempts: job.maxAttempts,
+    lease_expires_at: job.leaseExpiresAt as string,
+    timeout_at: job.timeoutAt as string,
+    heartbeat_interval_seconds: config.heartbeatSeconds,
+    max_price: job.maxPrice,
+    unit_price: job.unitPrice ?? 0,
+    constraints: job.constraints,
+  }));
+}
+
+export interface PollResult {
+  jobs: Assignment[];
+  /** When nothing was found: how long the miner should wait before polling again. */
+  retryAfterMs?: number;
+}
+
+/**
+ * A miner's poll: claims up to its free slots of jobs it can run, waiting up to `wait_seconds` for work. A draining
+ * or offline miner gets nothing. Each claim is one conditional transaction (job queued at the version we read,
+ * miner below its concurrency), so two miners never hold the same job and no miner exceeds its concurrency.
+ */
+export async function poll(
+  principal: Principal,
+  minerId: string | undefined,
+  raw: unknown,
+): Promise<PollResult> {
+  const body = parse(PollInput, raw, "body");
+  const miner = await getMiner(principal, minerId);
+  const idle = { jobs: [], retryAfterMs: config.heartbeatSeconds * 1000 };
+  if (miner.status !== "online" || miner.banned) return idle;
+  const free = Math.min(miner.concurrency - miner.active, body.max_jobs ?? Number.POSITIVE_INFINITY);
+  if (free <= 0) return { jobs: [], retryAfterMs: 1000 };
+  const deadline = Date.now() + body.wait_seconds * 1000;
+  for (;;) {
+    const claimed = await claimSome(miner, free);
+    if (claimed.length > 0) return { jobs: await withInputs(claimed) };
+    const left = deadline - Date.now();
+    if (left <= 0) return { jobs: [], retryAfterMs: 1000 };
+    await waitForWork(miner.services, Math.min(left, recheckMs()));
+  }
+}

@@ -1,0 +1,82 @@
+import * as v from "valibot";
+import { ConstraintsSchema } from "../matching/constraints.ts";
+import { JOB_STATUSES } from "./statuses.ts";
+
+export const JobError = v.object({
+  code: v.string(),
+  message: v.optional(v.string()),
+  retryable: v.optional(v.boolean()),
+});
+
+/** The stored job item (`JOB#<id>` / `JOB`). Input and output live in their own items to keep this one small. */
+export const JobItem = v.object({
+  id: v.string(),
+  accountId: v.string(),
+  service: v.string(),
+  status: v.picklist(JOB_STATUSES),
+  version: v.number(),
+  attempt: v.number(),
+  maxAttempts: v.number(),
+  /** The attempts a submit (or a client retry) grants; maxAttempts = attempts used before + this. */
+  attemptBudget: v.optional(v.number()),
+  priority: v.number(),
+  maxPrice: v.number(),
+  ttlSeconds: v.number(),
+  timeoutSeconds: v.number(),
+  constraints: ConstraintsSchema,
+  inputBytes: v.number(),
+  createdAt: v.string(),
+  updatedAt: v.string(),
+  queueDeadline: v.string(),
+  readyAt: v.optional(v.string()),
+  minerId: v.optional(v.string()),
+  minerAccountId: v.optional(v.string()),
+  unitPrice: v.optional(v.number()),
+  claimToken: v.optional(v.string()),
+  assignedAt: v.optional(v.string()),
+  startedAt: v.optional(v.string()),
+  leaseExpiresAt: v.optional(v.string()),
+  timeoutAt: v.optional(v.string()),
+  finishedAt: v.optional(v.string()),
+  progress: v.optional(v.number()),
+  progressMessage: v.optional(v.string()),
+  cancelRequested: v.optional(v.boolean()),
+  error: v.optional(JobError),
+  units: v.optional(v.number()),
+  price: v.optional(v.number()),
+  webhookUrl: v.optional(v.string()),
+  metadata: v.optional(v.record(v.string(), v.string())),
+  correlationId: v.optional(v.string()),
+});
+export type Job = v.InferOutput<typeof JobItem>;
+
+/** The public job view (HTTP contract): snake_case, no internal fields, never the claim token. */
+export function jobView(j: Job) {
+  return {
+    id: j.id,
+    status: j.status,
+    service: j.service,
+    attempt: j.attempt,
+    max_attempts: j.maxAttempts,
+    priority: j.priority,
+    max_price: j.maxPrice,
+    ttl_seconds: j.ttlSeconds,
+    timeout_seconds: j.timeoutSeconds,
+    constraints: j.constraints,
+    created_at: j.createdAt,
+    updated_at: j.updatedAt,
+    queue_deadline: j.queueDeadline,
+    assigned_at: j.assignedAt ?? null,
+    started_at: j.startedAt ?? null,
+    finished_at: j.finishedAt ?? null,
+    miner_id: j.minerId ?? null,
+    progress: j.progress ?? null,
+    progress_message: j.progressMessage ?? null,
+    units: j.units ?? null,
+    price: j.price ?? null,
+    webhook_url: j.webhookUrl ?? null,
+    metadata: j.metadata ?? {},
+    error: j.error ?? null,
+  };
+}
+export type JobView = ReturnType<typeof jobView>;

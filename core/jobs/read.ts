@@ -1,0 +1,162 @@
+import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import * as v from "valibot";
+import { config } from "../config.ts";
+import type { Principal } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { decodeCursor, encodeCursor } from "../db/cursor.ts";
+import { keys, seqKey } from "../db/keys.ts";
+import { CoordError, NotFoundError } from "../errors.ts";
+import { parse } from "../validate.ts";
+import { type Job, JobItem, jobView } from "./model.ts";
+import { isTerminal, JOB_STATUSES } from "./statuses.ts";
+
+/** Reads a job by id (strongly consistent). TTL-expired items count as gone: DynamoDB Local never deletes them. */
+export async function loadJob(id: string): Promise<Job | undefined> {
+  if (!/^job_[0-9a-z]{26}$/.test(id)) return undefined;
+  const out = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.job(id), ConsistentRead: true }),
+  );
+  if (!out.Item || (out.Item.expiresAt && Number(out.Item.expiresAt) < Date.now() / 1000)) return undefined;
+  return v.parse(JobItem, out.Item);
+}
+
+/** The job if the caller may see it: its own account's (or any, for an admin). Another account's job is 404. */
+export async function getOwnJob(principal: Principal, id: string): Promise<Job> {
+  const job = await loadJob(id);
+  if (!job || (principal.kind !== "admin" && job.accountId !== principal.accountId))
+    throw new NotFoundError("job");
+  return job;
+}
+
+const WaitSeconds = v.optional(
+  v.pipe(v.string(), v.toNumber(), v.minValue(0), v.maxValue(60, "wait is at most 60 seconds")),
+);
+
+/**
+ * Long-poll for a change: returns as soon as the job's version differs from `sinceVersion` (or it is terminal when
+ * `untilTerminal`), or when `waitSeconds` pass. Reads back off from 50 ms to 500 ms.
+ */
+export async function waitForJob(
+  principal: Principal,
+  id: string,
+  waitSeconds: number,
+  opts: { untilTerminal?: boolean; sinceVersion?: number } = {},
+): Promise<Job> {
+  let job = await getOwnJob(principal, id);
+  const deadline = Date.now() + waitSeconds * 1000;
+  const since = opts.sinceVersion ?? job.version;
+  let pause = 50;
+  const done = (j: Job) => isTerminal(j.status) || (!opts.untilTerminal && j.version !== since);
+  while (!done(job) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
+    pause = Math.min(pause * 2, 500);
+    job = await getOwnJob(principal, id);
+  }
+  return job;
+}
+
+export function parseWait(raw: string | undefined, path: string): number | undefined {
+  return parse(WaitSeconds, raw, path);
+}
+
+/** `Prefer: wait=N` (RFC 7240), up to 60 s. */
+export function preferWait(header: string | undefined): number | undefined {
+  const m = header ? /(?:^|[,;\s])wait=(\d+)/i.exec(header) : null;
+  return m ? Math.min(Number(m[1]), 60) : undefined;
+}
+
+export const ListJobsQuery = v.object({
+  status: v.optional(v.picklist(JOB_STATUSES)),
+  service: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  cursor: v.optional(v.string()),
+  limit: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1), v.maxValue(100)), "50"),
+});
+
+/** The caller's jobs, newest first, filtered by status/service, with an opaque cursor. */
+export async function listJobs(principal: Principal, query: unknown) {
+  const q = parse(ListJobsQuery, query, "query");
+  const filters: string[] = [];
+  const values: Record<string, unknown> = { ":pk": `ACCOUNT#${principal.accountId}#JOBS` };
+  const names: Record<string, string> = {};
+  if (q.status) {
+    filters.push("#s = :s");
+    names["#s"] = "status";
+    values[":s"] = q.status;
+  }
+  if (q.service) {
+    filters.push("service = :svc");
+    values[":svc"] = q.service;
+  }
+  const limit = Number(q.limit);
+  const items: Job[] = [];
+  let start = decodeCursor(q.cursor);
+  // With a filter a page may come back short; keep reading until it is full or the index is exhausted.
+  do {
+    const out = await ddb().send(
+      new QueryCommand({
+        TableName: config.tableName,
+        IndexName: "GSI2",
+        KeyConditionExpression: "GSI2PK = :pk",
+        ...(filters.length ? { FilterExpression: filters.join(" AND ") } : {}),
+        ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+        Limit: limit - items.length,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const i of out.Items ?? []) items.push(v.parse(JobItem, i));
+    start = out.LastEvaluatedKey;
+  } while (start && items.length < limit);
+  return { jobs: items.map(jobView), next_cursor: encodeCursor(start) ?? null };
+}
+
+/** The job's result once terminal: output (completed) or error. 425 before. */
+export async function getResult(principal: Principal, id: string) {
+  const job = await getOwnJob(principal, id);
+  if (!isTerminal(job.status)) {
+    throw new CoordError("not_ready", `job is ${job.status}; the result exists once it is terminal`, {
+      job_status: job.status,
+    });
+  }
+  const result =
+    job.status === "completed"
+      ? (await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobResult(id) }))).Item
+      : undefined;
+  return {
+    job_id: job.id,
+    status: job.status,
+    output: result?.output ?? null,
+    usage: result?.usage ?? null,
+    units: job.units ?? null,
+    price: job.price ?? null,
+    error: job.error ?? null,
+    finished_at: job.finishedAt ?? null,
+  };
+}
+
+/** The job's transition history (its outbox events), oldest first. */
+export async function jobEvents(principal: Principal, id: string, afterSeq = 0) {
+  await getOwnJob(principal, id);
+  const out = await ddb().send(
+    new QueryCommand({
+      TableName: config.tableName,
+      KeyConditionExpression: "PK = :pk AND SK BETWEEN :from AND :to",
+      ExpressionAttributeValues: {
+        ":pk": keys.job(id).PK,
+        ":from": `EVT#${seqKey(afterSeq + 1)}`,
+        ":to": "EVT#9999999999",
+      },
+      ConsistentRead: true,
+    }),
+  );
+  return (out.Items ?? []).map((i) => ({
+    seq: Number(String(i.SK).slice(4)),
+    id: i.eventId,
+    type: i.type,
+    occurred_at: i.occurredAt,
+    status: i.data?.status,
+    attempt: i.data?.attempt,
+    data: i.data,
+  }));
+}

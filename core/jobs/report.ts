@@ -1,0 +1,309 @@
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import * as v from "valibot";
+import { config } from "../config.ts";
+import type { Principal } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { keys } from "../db/keys.ts";
+import type { TransactItem } from "../db/outbox.ts";
+import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
+import { type Posting, postingItems } from "../ledger/ledger.ts";
+import { getMiner } from "../miners/miners.ts";
+import { findService } from "../services/registry.ts";
+import { parse } from "../validate.ts";
+import { queuedCounter, releaseSlot } from "./claim.ts";
+import type { Job } from "./model.ts";
+import { loadJob } from "./read.ts";
+import { isTerminal, LEASED } from "./statuses.ts";
+import { MAX_INLINE_BYTES } from "./submit.ts";
+import { applyTransition, TransactionRefused } from "./transition.ts";
+
+const ClaimToken = v.pipe(
+  v.string("claim_token is required"),
+  v.minLength(1, "claim_token is required"),
+  v.maxLength(100),
+);
+
+export const StartInput = v.object({ claim_token: ClaimToken });
+export const ProgressInput = v.object({
+  claim_token: ClaimToken,
+  progress: v.pipe(v.number(), v.minValue(0), v.maxValue(1)),
+  message: v.optional(v.pipe(v.string(), v.maxLength(1000))),
+});
+export const ResultInput = v.object({
+  claim_token: ClaimToken,
+  output: v.unknown(),
+  /** Self-reported usage: recorded, never used for billing. */
+  usage: v.optional(v.record(v.string(), v.number())),
+  output_sha256: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "hex SHA-256"))),
+  signature: v.optional(v.pipe(v.string(), v.maxLength(200))),
+});
+export const FailInput = v.object({
+  claim_token: ClaimToken,
+  error_code: v.pipe(
+    v.string(),
+    v.minLength(1),
+    v.maxLength(100),
+    v.regex(/^[a-z0-9_.-]+$/i, "letters, digits, '_', '.', '-'"),
+  ),
+  error_message: v.optional(v.pipe(v.string(), v.maxLength(4000))),
+  retryable: v.optional(v.boolean(), false),
+});
+
+/**
+ * The job a miner reports on, if that miner holds it with this claim token. A stale token (the lease lapsed and
+ * the job moved on, or another attempt holds it) is 409 `stale_claim`; a job that already ended is 409 `conflict`.
+ */
+async function heldJob(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  token: string,
+): Promise<Job> {
+  const miner = await getMiner(principal, minerId);
+  const job = await loadJob(jobId);
+  if (!job) throw new NotFoundError("job");
+  if (job.claimToken !== token || job.minerId !== miner.id) {
+    throw new CoordError("stale_claim", "this claim token no longer holds the job", {
+      job_status: job.status,
+      attempt: job.attempt,
+    });
+  }
+  if (isTerminal(job.status))
+    throw new ConflictError(`job is already ${job.status}`, { job_status: job.status });
+  if (!LEASED.has(job.status))
+    throw new CoordError("stale_claim", "the job is no longer leased", { job_status: job.status });
+  return job;
+}
+
+/** Runs a miner report against a fresh read, once more if the job changed underneath (e.g. a heartbeat renewal). */
+async function onHeld<T>(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  token: string,
+  fn: (job: Job) => Promise<T>,
+): Promise<T> {
+  for (let i = 0; ; i++) {
+    const job = await heldJob(principal, minerId, jobId, token);
+    try {
+      return await fn(job);
+    } catch (err) {
+      if (!(err instanceof TransactionRefused) || !err.jobChanged || i >= 3) throw err;
+    }
+  }
+}
+
+const tokenCondition = (token: string) => ({
+  expression: "claimToken = :token",
+  values: { ":token": token },
+});
+
+function leaseFrom(now: Date) {
+  return new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
+}
+
+export async function startJob(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  raw: unknown,
+) {
+  const { claim_token } = parse(StartInput, raw, "body");
+  return onHeld(principal, minerId, jobId, claim_token, async (job) => {
+    if (job.status === "running") return job; // a repeated start changes nothing
+    const now = new Date();
+    return applyTransition(job, "start", {
+      changes: { startedAt: now.toISOString(), leaseExpiresAt: leaseFrom(now) },
+      condition: tokenCondition(claim_token),
+      event: { miner_id: job.minerId as string },
+      at: now,
+    });
+  });
+}
+
+export async function reportProgress(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  raw: unknown,
+) {
+  const body = parse(ProgressInput, raw, "body");
+  return onHeld(principal, minerId, jobId, body.claim_token, async (job) => {
+    const now = new Date();
+    return applyTransition(job, "progress", {
+      changes: {
+        progress: body.progress,
+        progressMessage: body.message,
+        startedAt: job.startedAt ?? now.toISOString(),
+        leaseExpiresAt: leaseFrom(now),
+      },
+      condition: tokenCondition(body.claim_token),
+      event: { progress: body.progress, ...(body.message ? { message: body.message } : {}) },
+      at: now,
+    });
+  });
+}
+
+/**
+ * Releases the client's hold (everything back to available). A job leaving the queue also moves the account's
+ * queued counter, in the same update: a transaction may touch the account item only once.
+ */
+export function releaseHold(
+  job: Job,
+  reason: string,
+  at: Date,
+  opts: { leavesQueue?: boolean } = {},
+): TransactItem[] {
+  if (job.maxPrice === 0) return opts.leavesQueue ? [queuedCounter(job.accountId, -1)] : [];
+  return postingItems(
+    [
+      {
+        accountId: job.accountId,
+        kind: "release",
+        deltaAvailable: job.maxPrice,
+        deltaHeld: -job.maxPrice,
+        jobId: job.id,
+        reason,
+        ...(opts.leavesQueue ? { alsoAdd: { queued: -1 } } : {}),
+      },
+    ],
+    at,
+  );
+}
+
+export async function completeJob(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  raw: unknown,
+) {
+  const body = parse(ResultInput, raw, "body");
+  const outputJson = JSON.stringify(body.output ?? null);
+  const outputBytes = Buffer.byteLength(outputJson);
+  if (outputBytes > MAX_INLINE_BYTES) {
+    throw new CoordError(
+      "payload_too_large",
+      `output is ${outputBytes} bytes; inline output stops at ${MAX_INLINE_BYTES}`,
+      {
+        errors: [{ path: "body.output", message: `at most ${MAX_INLINE_BYTES} bytes inline` }],
+      },
+    );
+  }
+  return onHeld(principal, minerId, jobId, body.claim_token, async (job) => {
+    const now = new Date();
+    const input = (
+      await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(job.id) }))
+    ).Item?.input;
+    // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
+    const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
+    const units = Math.max(0, findService(job.service)?.meter(input, observedMs) ?? 0);
+    const price = Math.min((job.unitPrice ?? 0) * units, job.maxPrice);
+    const money =
+      job.maxPrice === 0 && price === 0
+        ? []
+        : postingItems(
+            (
+              [
+                {
+                  accountId: job.accountId,
+                  kind: "charge",
+                  deltaAvailable: job.maxPrice - price,
+                  deltaHeld: -job.maxPrice,
+                  jobId: job.id,
+                },
+                {
+                  accountId: job.minerAccountId as string,
+                  kind: "earning",
+                  deltaAvailable: price,
+                  deltaHeld: 0,
+                  jobId: job.id,
+                },
+              ] satisfies Posting[]
+            ).filter((p) => p.deltaAvailable !== 0 || p.deltaHeld !== 0),
+            now,
+          );
+    return applyTransition(job, "complete", {
+      changes: { finishedAt: now.toISOString(), units, price, progress: 1, claimToken: job.claimToken },
+      condition: tokenCondition(body.claim_token),
+      with: [
+        releaseSlot(job.minerId as string),
+        {
+          Put: {
+            TableName: config.tableName,
+            Item: {
+              ...keys.jobResult(job.id),
+              entity: "jobResult",
+              output: body.output ?? null,
+              outputBytes,
+              usage: body.usage,
+              outputSha256: body.output_sha256,
+              minerSignature: body.signature,
+              observedMs,
+            },
+          },
+        },
+        ...money,
+      ],
+      event: { miner_id: job.minerId as string, units, price },
+      at: now,
+    });
+  });
+}
+
+/** A miner's failure report: retryable failures with attempts left go back to the queue, others fail the job. */
+export async function failJob(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  raw: unknown,
+) {
+  const body = parse(FailInput, raw, "body");
+  return onHeld(principal, minerId, jobId, body.claim_token, async (job) => {
+    const now = new Date();
+    const error = { code: body.error_code, message: body.error_message, retryable: body.retryable };
+    if (body.retryable && job.attempt < job.maxAttempts) {
+      return requeue(job, `miner_failed:${body.error_code}`, now, {
+        error,
+        condition: tokenCondition(body.claim_token),
+      });
+    }
+    return applyTransition(job, "fail", {
+      changes: { finishedAt: now.toISOString(), error },
+      condition: tokenCondition(body.claim_token),
+      with: [releaseSlot(job.minerId as string), ...releaseHold(job, "failed", now)],
+      event: {
+        error_code: body.error_code,
+        ...(body.error_message ? { error_message: body.error_message } : {}),
+      },
+      at: now,
+    });
+  });
+}
+
+/** Back to the queue for the next attempt; the old claim token dies with the lease. */
+export function requeue(
+  job: Job,
+  reason: string,
+  now: Date,
+  opts: { error?: Job["error"]; condition?: { expression: string; values: Record<string, unknown> } } = {},
+) {
+  return applyTransition(job, "requeue", {
+    changes: {
+      claimToken: undefined,
+      minerId: undefined,
+      minerAccountId: undefined,
+      unitPrice: undefined,
+      assignedAt: undefined,
+      startedAt: undefined,
+      leaseExpiresAt: undefined,
+      timeoutAt: undefined,
+      progress: undefined,
+      progressMessage: undefined,
+      error: opts.error,
+    },
+    condition: opts.condition,
+    with: [releaseSlot(job.minerId as string), queuedCounter(job.accountId, 1)],
+    event: { reason },
+    at: now,
+  });
+}

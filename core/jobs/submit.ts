@@ -1,0 +1,255 @@
+import { createHash } from "node:crypto";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import canonicalize from "canonicalize";
+import * as v from "valibot";
+import { config } from "../config.ts";
+import type { Principal } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { keys } from "../db/keys.ts";
+import { outboxPut, type TransactItem } from "../db/outbox.ts";
+import { CoordError, ValidationError } from "../errors.ts";
+import { newId } from "../ids.ts";
+import { postingItems } from "../ledger/ledger.ts";
+import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
+import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
+import { parse } from "../validate.ts";
+import { jobItem } from "./item.ts";
+import { type Job, type JobView, jobView } from "./model.ts";
+import { TransactionRefused, transact } from "./transition.ts";
+import { notifyWork } from "./wakeup.ts";
+
+/** Inline JSON input and output stop at 256 KB (DynamoDB items stop at 400 KB). */
+export const MAX_INLINE_BYTES = 256 * 1024;
+export const LIMITS = {
+  ttl: { min: 1, max: 7 * 86_400 },
+  timeout: { min: 1, max: 86_400 },
+  attempts: { min: 1, max: 10 },
+  priority: { min: 0, max: 9, default: 5 },
+};
+
+const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+
+export const SubmitInput = v.object({
+  service: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  input: v.unknown(),
+  constraints: v.optional(ConstraintsSchema),
+  priority: v.optional(int(LIMITS.priority.min, LIMITS.priority.max)),
+  max_price: v.optional(v.pipe(v.number(), v.safeInteger(), v.minValue(0))),
+  ttl_seconds: v.optional(int(LIMITS.ttl.min, LIMITS.ttl.max)),
+  timeout_seconds: v.optional(int(LIMITS.timeout.min, LIMITS.timeout.max)),
+  max_attempts: v.optional(int(LIMITS.attempts.min, LIMITS.attempts.max)),
+  webhook_url: v.optional(
+    v.pipe(v.string(), v.url("webhook_url must be an absolute URL"), v.maxLength(2048)),
+  ),
+  metadata: v.optional(
+    v.pipe(
+      v.record(v.pipe(v.string(), v.maxLength(64)), v.pipe(v.string(), v.maxLength(512))),
+      v.check((m) => Object.keys(m).length <= 20, "at most 20 metadata keys"),
+    ),
+  ),
+});
+export type SubmitInput = v.InferOutput<typeof SubmitInput>;
+
+/** How far each queued job of an account pushes its next job back, for fair share within a priority. */
+const fairQuantumMs = () => Number(process.env.COORD_FAIR_QUANTUM_MS ?? 1000);
+
+export interface SubmitResult {
+  status: 201;
+  job: JobView;
+  replayed: boolean;
+}
+
+function requestHash(body: unknown): string {
+  return createHash("sha256")
+    .update(canonicalize(body) ?? "")
+    .digest("hex");
+}
+
+const IdempotencyKey = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(255),
+  v.regex(/^[\x21-\x7e]+$/, "printable ASCII only"),
+);
+
+/**
+ * Submits a job: validates the request and the service input, holds `max_price` from the balance (402 if it cannot
+ * be held), and writes the job, its input, the hold and the `job.submitted.v1` event in one transaction. With an
+ * Idempotency-Key the idempotency record is part of that same transaction, so concurrent duplicates create one job
+ * and every replay returns the first response.
+ */
+export async function submitJob(
+  principal: Principal,
+  raw: unknown,
+  opts: { idempotencyKey?: string; correlationId?: string; service?: string } = {},
+): Promise<SubmitResult> {
+  const body = parse(SubmitInput, opts.service ? { ...(raw as object), service: opts.service } : raw, "body");
+  const idemKey =
+    opts.idempotencyKey === undefined
+      ? undefined
+      : parse(IdempotencyKey, opts.idempotencyKey, "header.idempotency-key");
+  const hash = idemKey ? requestHash(raw) : undefined;
+  if (idemKey) {
+    const replay = await findReplay(principal.accountId, idemKey, hash as string);
+    if (replay) return replay;
+  }
+
+  const def = findService(body.service);
+  if (!def)
+    throw new ValidationError([{ path: "body.service", message: `unknown service '${body.service}'` }]);
+  const input = validateInput(def, body.input);
+  const inputJson = JSON.stringify(input ?? null);
+  const inputBytes = Buffer.byteLength(inputJson);
+  if (inputBytes > MAX_INLINE_BYTES) {
+    throw new CoordError(
+      "payload_too_large",
+      `input is ${inputBytes} bytes; inline input stops at ${MAX_INLINE_BYTES} (use object storage)`,
+      {
+        errors: [{ path: "input", message: `at most ${MAX_INLINE_BYTES} bytes inline` }],
+      },
+    );
+  }
+  const timeoutSeconds = body.timeout_seconds ?? def.defaults.timeout_seconds;
+  const ttlSeconds = body.ttl_seconds ?? def.defaults.ttl_seconds;
+  const maxPrice =
+    body.max_price ?? def.pricing.default_unit_price * Math.max(1, maxUnits(def, input, timeoutSeconds));
+  const constraints = mergeConstraints(defaultConstraints(def, input), body.constraints);
+
+  // Fair share: an account's queued backlog pushes its new jobs back, so one client cannot starve the others.
+  const account = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.account(principal.accountId) }),
+  );
+  const queued = Number(account.Item?.queued ?? 0);
+  if (Number(account.Item?.available ?? 0) < maxPrice) {
+    throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
+      max_price: maxPrice,
+      available: Number(account.Item?.available ?? 0),
+    });
+  }
+  const now = new Date();
+  const job: Job = {
+    id: newId("job", now.getTime()),
+    accountId: principal.accountId,
+    service: def.id,
+    status: "queued",
+    version: 1,
+    attempt: 0,
+    maxAttempts: body.max_attempts ?? def.defaults.max_attempts,
+    attemptBudget: body.max_attempts ?? def.defaults.max_attempts,
+    priority: body.priority ?? LIMITS.priority.default,
+    maxPrice,
+    ttlSeconds,
+    timeoutSeconds,
+    constraints,
+    inputBytes,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    queueDeadline: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+    readyAt: new Date(now.getTime() + queued * fairQuantumMs()).toISOString(),
+    webhookUrl: body.webhook_url,
+    metadata: body.metadata,
+    correlationId: opts.correlationId,
+  };
+  const view = jobView(job);
+  const items: TransactItem[] = [
+    {
+      Put: {
+        TableName: config.tableName,
+        Item: jobItem(job),
+        ConditionExpression: "attribute_not_exists(PK)",
+      },
+    },
+    { Put: { TableName: config.tableName, Item: { ...keys.jobInput(job.id), entity: "jobInput", input } } },
+    ...holdItems(job, now),
+    outboxPut({
+      type: "job.submitted.v1",
+      subjectPk: keys.job(job.id).PK,
+      subject: job.id,
+      seq: 1,
+      accountId: job.accountId,
+      correlationId: opts.correlationId,
+      data: {
+        job_id: job.id,
+        service: job.service,
+        status: "queued",
+        attempt: 0,
+        priority: job.priority,
+        max_price: maxPrice,
+      },
+      at: now,
+    }),
+  ];
+  if (idemKey) {
+    items.push({
+      Put: {
+        TableName: config.tableName,
+        Item: {
+          ...keys.idempotency(principal.accountId, idemKey),
+          entity: "idempotency",
+          requestHash: hash,
+          jobId: job.id,
+          response: { status: 201, body: view },
+          expiresAt: Math.floor(now.getTime() / 1000) + 86_400,
+        },
+        ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
+        ExpressionAttributeValues: { ":nowS": Math.floor(now.getTime() / 1000) },
+      },
+    });
+  }
+  try {
+    await transact(items);
+  } catch (err) {
+    if (err instanceof TransactionRefused) {
+      if (idemKey && err.failedAt(items.length - 1)) {
+        const replay = await findReplay(principal.accountId, idemKey, hash as string);
+        if (replay) return replay;
+      }
+      if (err.failedAt(2))
+        throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
+          max_price: maxPrice,
+        });
+    }
+    throw err;
+  }
+  notifyWork(job.service);
+  return { status: 201, job: view, replayed: false };
+}
+
+/** Holds max_price (available -> held) and counts the job as queued, in the account's one update. */
+export function holdItems(job: Job, at: Date): TransactItem[] {
+  return postingItems(
+    [
+      {
+        accountId: job.accountId,
+        kind: "hold",
+        deltaAvailable: -job.maxPrice,
+        deltaHeld: job.maxPrice,
+        jobId: job.id,
+        alsoAdd: { queued: 1 },
+      },
+    ],
+    at,
+  );
+}
+
+async function findReplay(accountId: string, key: string, hash: string): Promise<SubmitResult | undefined> {
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: config.tableName,
+      Key: keys.idempotency(accountId, key),
+      ConsistentRead: true,
+    }),
+  );
+  const item = out.Item;
+  if (!item || Number(item.expiresAt) < Date.now() / 1000) return undefined;
+  if (item.requestHash !== hash) {
+    throw new CoordError(
+      "idempotency_mismatch",
+      "this Idempotency-Key was used with a different request body",
+      {
+        errors: [{ path: "header.idempotency-key", message: "reused with a different body" }],
+      },
+    );
+  }
+  return { status: 201, job: item.response.body as JobView, replayed: true };
+}

@@ -1,0 +1,184 @@
+import { QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import * as v from "valibot";
+import { config } from "../config.ts";
+import type { Ctx } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { decodeCursor, encodeCursor } from "../db/cursor.ts";
+import { keys } from "../db/keys.ts";
+import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
+import { CoordError } from "../errors.ts";
+import { newId } from "../ids.ts";
+import { parse } from "../validate.ts";
+
+/**
+ * Money is integer micro-credits. A balance changes only in the same transaction as the ledger entry that explains
+ * it, and every posting sums to zero across its entries (a hold moves available to held inside one account; a
+ * charge moves held from the client to the miner; an adjustment moves money from or to the treasury account).
+ */
+export type EntryKind = "adjustment" | "hold" | "release" | "charge" | "earning" | "payment";
+
+/** The counter-account for money entering or leaving the system (admin adjustments, card payments). */
+export const TREASURY_ID = "acct_treasury0000000000000000000";
+
+export interface Posting {
+  accountId: string;
+  kind: EntryKind;
+  deltaAvailable: number;
+  deltaHeld: number;
+  jobId?: string;
+  reason?: string;
+  /** Refuse the posting (insufficient_funds) if available would drop below zero. Off for the treasury. */
+  guard?: boolean;
+  /** Counters on the account item to move in the same update (e.g. `queued: 1`); one update per item per transaction. */
+  alsoAdd?: Record<string, number>;
+}
+
+/** The TransactItems for a set of postings that together sum to zero. */
+export function postingItems(postings: Posting[], at = new Date()): TransactItem[] {
+  const sum = postings.reduce((s, p) => s + p.deltaAvailable + p.deltaHeld, 0);
+  if (sum !== 0) throw new Error(`ledger postings must sum to zero, got ${sum}`);
+  const group = newId("txn", at.getTime());
+  const items: TransactItem[] = [];
+  for (const p of postings) {
+    if (!Number.isSafeInteger(p.deltaAvailable) || !Number.isSafeInteger(p.deltaHeld)) {
+      throw new Error("ledger amounts must be integer micro-credits");
+    }
+    const entryId = newId("led", at.getTime());
+    const conditions = ["attribute_exists(PK)"];
+    const values: Record<string, unknown> = { ":da": p.deltaAvailable, ":dh": p.deltaHeld, ":one": 1 };
+    const names: Record<string, string> = {};
+    const counters = Object.entries(p.alsoAdd ?? {}).map(([name, delta], i) => {
+      names[`#c${i}`] = name;
+      values[`:c${i}`] = delta;
+      values[":zero"] = 0;
+      return `#c${i} = if_not_exists(#c${i}, :zero) + :c${i}`;
+    });
+    if (p.guard !== false && p.deltaAvailable < 0) {
+      conditions.push("available >= :needA");
+      values[":needA"] = -p.deltaAvailable;
+    }
+    if (p.deltaHeld < 0) {
+      conditions.push("held >= :needH");
+      values[":needH"] = -p.deltaHeld;
+    }
+    items.push({
+      Update: {
+        TableName: config.tableName,
+        Key: keys.account(p.accountId),
+        UpdateExpression: [
+          "SET available = available + :da, held = held + :dh, version = version + :one",
+          ...counters,
+        ].join(", "),
+        ConditionExpression: conditions.join(" AND "),
+        ExpressionAttributeValues: values,
+        ...(counters.length ? { ExpressionAttributeNames: names } : {}),
+      },
+    });
+    items.push({
+      Put: {
+        TableName: config.tableName,
+        Item: {
+          ...keys.ledgerEntry(p.accountId, `${at.toISOString()}#${entryId}`),
+          entity: "ledger",
+          entryId,
+          group,
+          accountId: p.accountId,
+          kind: p.kind,
+          deltaAvailable: p.deltaAvailable,
+          deltaHeld: p.deltaHeld,
+          jobId: p.jobId,
+          reason: p.reason,
+          createdAt: at.toISOString(),
+        },
+      },
+    });
+  }
+  return items;
+}
+
+export const AdjustInput = v.object({
+  amount: v.pipe(
+    v.number(),
+    v.safeInteger("amount must be an integer number of micro-credits"),
+    v.check((n) => n !== 0, "amount must not be zero"),
+  ),
+  reason: v.pipe(v.string(), v.trim(), v.minLength(1, "give a reason"), v.maxLength(500)),
+});
+
+/** Credits (amount > 0) or debits (amount < 0) an account against the treasury, through the ledger. */
+export async function adjustBalance(accountId: string, input: unknown, ctx: Ctx): Promise<void> {
+  const { amount, reason } = parse(AdjustInput, input, "body");
+  const at = new Date();
+  try {
+    await ddb().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          ...postingItems(
+            [
+              { accountId, kind: "adjustment", deltaAvailable: amount, deltaHeld: 0, reason },
+              {
+                accountId: TREASURY_ID,
+                kind: "adjustment",
+                deltaAvailable: -amount,
+                deltaHeld: 0,
+                reason,
+                guard: false,
+              },
+            ],
+            at,
+          ),
+          outboxPut({
+            type: "balance.adjusted.v1",
+            subjectPk: keys.account(accountId).PK,
+            subject: accountId,
+            accountId,
+            correlationId: ctx.correlationId,
+            actor: actorOf(ctx),
+            data: { account_id: accountId, amount, reason },
+            at,
+          }),
+        ],
+      }),
+    );
+  } catch (err) {
+    const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+    if (reasons?.[0]?.Code === "ConditionalCheckFailed") {
+      throw new CoordError(
+        "insufficient_funds",
+        "the debit exceeds the available balance, or the account does not exist",
+      );
+    }
+    throw err;
+  }
+}
+
+export interface LedgerPage {
+  items: Record<string, unknown>[];
+  nextCursor?: string;
+}
+
+/** An account's ledger, newest first, with an opaque cursor. */
+export async function listLedger(accountId: string, limit: number, cursor?: string): Promise<LedgerPage> {
+  const out = await ddb().send(
+    new QueryCommand({
+      TableName: config.tableName,
+      KeyConditionExpression: "PK = :pk AND begins_with(SK, :p)",
+      ExpressionAttributeValues: { ":pk": keys.account(accountId).PK, ":p": "LEDGER#" },
+      ScanIndexForward: false,
+      Limit: limit,
+      ExclusiveStartKey: decodeCursor(cursor),
+    }),
+  );
+  return {
+    items: (out.Items ?? []).map((i) => ({
+      id: i.entryId,
+      kind: i.kind,
+      delta_available: i.deltaAvailable,
+      delta_held: i.deltaHeld,
+      job_id: i.jobId,
+      reason: i.reason,
+      created_at: i.createdAt,
+    })),
+    nextCursor: encodeCursor(out.LastEvaluatedKey),
+  };
+}

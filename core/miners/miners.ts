@@ -1,0 +1,368 @@
+import { createHash, createPublicKey } from "node:crypto";
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import * as v from "valibot";
+import { config } from "../config.ts";
+import type { Principal } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { decodeCursor, encodeCursor } from "../db/cursor.ts";
+import { keys } from "../db/keys.ts";
+import { outboxPut } from "../db/outbox.ts";
+import { shardOf } from "../db/shard.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import type { Capabilities } from "../matching/constraints.ts";
+import { findService } from "../services/registry.ts";
+import { parse } from "../validate.ts";
+
+export const MINER_STATUSES = ["online", "draining", "offline"] as const;
+export type MinerStatus = (typeof MINER_STATUSES)[number];
+export const minerShards = () => Number(process.env.COORD_MINER_SHARDS ?? 4);
+
+const name = (what: string, max: number) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1, `${what} must not be empty`),
+    v.maxLength(max, `${what} is at most ${max} characters`),
+  );
+
+export const RegisterInput = v.object({
+  name: v.pipe(
+    name("name", 100),
+    v.regex(/^[A-Za-z0-9._-]+$/, "name may use letters, digits, '.', '_' and '-'"),
+  ),
+  services: v.pipe(
+    v.array(name("service id", 200)),
+    v.minLength(1, "name at least one service"),
+    v.maxLength(50),
+  ),
+  concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 1),
+  gpus: v.optional(
+    v.pipe(
+      v.array(
+        v.object({
+          model: name("gpu model", 100),
+          vram_mb: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1_048_576)),
+          count: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64))),
+        }),
+      ),
+      v.maxLength(32),
+    ),
+    [],
+  ),
+  cuda_version: v.optional(v.pipe(v.string(), v.regex(/^\d+\.\d+$/, "cuda_version must look like '12.4'"))),
+  driver_version: v.optional(name("driver_version", 50)),
+  models: v.optional(v.pipe(v.array(name("model", 200)), v.maxLength(500)), []),
+  region: v.optional(
+    v.pipe(name("region", 50), v.regex(/^[a-z0-9-]+$/, "region is lower-case letters, digits and '-'")),
+  ),
+  prices: v.optional(v.record(v.string(), v.pipe(v.number(), v.safeInteger(), v.minValue(0))), {}),
+  pool: v.optional(name("pool", 100)),
+  accepts_public: v.optional(v.boolean(), false),
+  /** Ed25519 public key (PEM or base64 of the raw 32 bytes), to co-sign output hashes. */
+  public_key: v.optional(name("public_key", 1000)),
+});
+export type RegisterInput = v.InferOutput<typeof RegisterInput>;
+
+export const MinerItem = v.object({
+  id: v.string(),
+  accountId: v.string(),
+  name: v.string(),
+  services: v.array(v.string()),
+  concurrency: v.number(),
+  gpus: v.array(v.object({ model: v.string(), vram_mb: v.number(), count: v.optional(v.number()) })),
+  cuda_version: v.optional(v.string()),
+  driver_version: v.optional(v.string()),
+  models: v.array(v.string()),
+  region: v.optional(v.string()),
+  prices: v.record(v.string(), v.number()),
+  pool: v.optional(v.string()),
+  accepts_public: v.boolean(),
+  public_key: v.optional(v.string()),
+  status: v.picklist(MINER_STATUSES),
+  banned: v.optional(v.boolean()),
+  active: v.number(),
+  lastHeartbeatAt: v.string(),
+  createdAt: v.string(),
+  updatedAt: v.string(),
+});
+export type Miner = v.InferOutput<typeof MinerItem>;
+
+export function minerView(m: Miner) {
+  return {
+    id: m.id,
+    name: m.name,
+    status: m.status,
+    services: m.services,
+    concurrency: m.concurrency,
+    active_jobs: m.active,
+    gpus: m.gpus,
+    cuda_version: m.cuda_version ?? null,
+    driver_version: m.driver_version ?? null,
+    models: m.models,
+    region: m.region ?? null,
+    prices: m.prices,
+    pool: m.pool ?? null,
+    accepts_public: m.accepts_public,
+    public_key: m.public_key ?? null,
+    last_heartbeat_at: m.lastHeartbeatAt,
+    created_at: m.createdAt,
+  };
+}
+
+export function capabilities(m: Miner): Capabilities {
+  return {
+    services: m.services,
+    gpus: m.gpus,
+    cuda_version: m.cuda_version,
+    models: m.models,
+    region: m.region,
+    pool: m.pool,
+    accepts_public: m.accepts_public,
+    prices: m.prices,
+  };
+}
+
+/** A miner's id follows from its account and name, so re-registering the same name updates the same miner. */
+export function minerIdFor(accountId: string, minerName: string): string {
+  const digest = createHash("sha256").update(`${accountId}\n${minerName}`).digest();
+  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+  let id = "";
+  for (let i = 0; i < 26; i++) id += alphabet[(digest[i] ?? 0) % 32];
+  return `mnr_${id}`;
+}
+
+function statusKeys(id: string, status: MinerStatus, heartbeatAt: string) {
+  return keys.minersByStatus(status, shardOf(id, minerShards()), `${heartbeatAt}#${id}`);
+}
+
+function checkPublicKey(key: string): void {
+  try {
+    const k = key.includes("BEGIN")
+      ? createPublicKey(key)
+      : createPublicKey({
+          key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(key, "base64")]),
+          format: "der",
+          type: "spki",
+        });
+    if (k.asymmetricKeyType !== "ed25519") throw new Error("not ed25519");
+  } catch {
+    throw new ValidationError([
+      {
+        path: "body.public_key",
+        message: "must be an Ed25519 public key (PEM, or base64 of the raw 32 bytes)",
+      },
+    ]);
+  }
+}
+
+/** Registers (or re-registers, by name) a miner of the caller's account. */
+export async function registerMiner(
+  principal: Principal,
+  input: unknown,
+  correlationId?: string,
+): Promise<Miner> {
+  const body = parse(RegisterInput, input, "body");
+  const issues = body.services.flatMap((s, i) =>
+    findService(s) ? [] : [{ path: `body.services.${i}`, message: `unknown service '${s}'` }],
+  );
+  for (const s of Object.keys(body.prices)) {
+    if (!body.services.includes(s))
+      issues.push({ path: `body.prices.${s}`, message: "price for a service this miner does not run" });
+  }
+  if (issues.length) throw new ValidationError(issues);
+  if (body.public_key) checkPublicKey(body.public_key);
+
+  const id = minerIdFor(principal.accountId, body.name);
+  const now = new Date().toISOString();
+  const prices = Object.fromEntries(
+    body.services.map((s) => [s, body.prices[s] ?? findService(s)?.pricing.default_unit_price ?? 0]),
+  );
+  const fields = {
+    entity: "miner",
+    id,
+    accountId: principal.accountId,
+    name: body.name,
+    services: [...new Set(body.services)],
+    concurrency: body.concurrency,
+    gpus: body.gpus,
+    cuda_version: body.cuda_version,
+    driver_version: body.driver_version,
+    models: body.models,
+    region: body.region,
+    prices,
+    pool: body.pool,
+    accepts_public: body.accepts_public,
+    public_key: body.public_key,
+    status: "online" as const,
+    lastHeartbeatAt: now,
+    updatedAt: now,
+    ...keys.minersByAccount(principal.accountId, body.name),
+    ...statusKeys(id, "online", now),
+  };
+  const set = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] !== undefined);
+  const remove = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] === undefined);
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ":zero": 0, ":now": now };
+  const sets = set.map((k, i) => {
+    names[`#f${i}`] = k;
+    values[`:f${i}`] = fields[k as keyof typeof fields];
+    return `#f${i} = :f${i}`;
+  });
+  const removes = remove.map((k, i) => {
+    names[`#r${i}`] = k;
+    return `#r${i}`;
+  });
+  await ddb().send(
+    new TransactWriteCommand({
+      TransactItems: [
+        {
+          Update: {
+            TableName: config.tableName,
+            Key: keys.miner(id),
+            UpdateExpression: `SET ${[...sets, "active = if_not_exists(active, :zero)", "createdAt = if_not_exists(createdAt, :now)"].join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`,
+            ConditionExpression: "attribute_not_exists(banned) OR banned = :false",
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: { ...values, ":false": false },
+          },
+        },
+        outboxPut({
+          type: "miner.registered.v1",
+          subjectPk: keys.miner(id).PK,
+          subject: id,
+          accountId: principal.accountId,
+          correlationId,
+          data: { miner_id: id, account_id: principal.accountId, services: fields.services },
+        }),
+      ],
+    }),
+  );
+  return getMiner(principal, id);
+}
+
+/** The miner, if it belongs to the caller's account (otherwise 404, as for any object of another account). */
+export async function getMiner(
+  principal: Pick<Principal, "accountId" | "kind">,
+  id: string | undefined,
+): Promise<Miner> {
+  if (!id)
+    throw new ValidationError([
+      { path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" },
+    ]);
+  const out = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: true }),
+  );
+  if (!out.Item || (principal.kind !== "admin" && out.Item.accountId !== principal.accountId)) {
+    throw new NotFoundError("miner");
+  }
+  return v.parse(MinerItem, out.Item);
+}
+
+/** Sets the miner's status and last heartbeat (and its status index keys). Offline miners come back online. */
+export async function touchMiner(miner: Miner, status: MinerStatus): Promise<Miner> {
+  const now = new Date().toISOString();
+  const sk = statusKeys(miner.id, status, now);
+  await ddb().send(
+    new UpdateCommand({
+      TableName: config.tableName,
+      Key: keys.miner(miner.id),
+      UpdateExpression: "SET #s = :s, lastHeartbeatAt = :now, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
+      ConditionExpression: "accountId = :acct",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: {
+        ":s": status,
+        ":now": now,
+        ":pk": sk.GSI2PK,
+        ":sk": sk.GSI2SK,
+        ":acct": miner.accountId,
+      },
+    }),
+  );
+  return { ...miner, status, lastHeartbeatAt: now };
+}
+
+/** Miners whose last heartbeat is older than `before`, among those with `status` (for the offline sweep). */
+export async function silentMiners(status: MinerStatus, before: string): Promise<Miner[]> {
+  const found: Miner[] = [];
+  for (let shard = 0; shard < minerShards(); shard++) {
+    const out = await ddb().send(
+      new QueryCommand({
+        TableName: config.tableName,
+        IndexName: "GSI2",
+        KeyConditionExpression: "GSI2PK = :pk AND GSI2SK < :before",
+        ExpressionAttributeValues: { ":pk": `MINERS#${status}#${shard}`, ":before": before },
+        Limit: 100,
+      }),
+    );
+    for (const item of out.Items ?? []) found.push(v.parse(MinerItem, item));
+  }
+  return found;
+}
+
+/** Marks a silent miner offline, unless it heartbeated since we looked; writes `miner.offline.v1`. */
+export async function markOffline(miner: Miner): Promise<boolean> {
+  const now = new Date().toISOString();
+  const sk = statusKeys(miner.id, "offline", miner.lastHeartbeatAt);
+  try {
+    await ddb().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: config.tableName,
+              Key: keys.miner(miner.id),
+              UpdateExpression: "SET #s = :off, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
+              ConditionExpression: "lastHeartbeatAt = :seen AND #s <> :off",
+              ExpressionAttributeNames: { "#s": "status" },
+              ExpressionAttributeValues: {
+                ":off": "offline",
+                ":now": now,
+                ":pk": sk.GSI2PK,
+                ":sk": sk.GSI2SK,
+                ":seen": miner.lastHeartbeatAt,
+              },
+            },
+          },
+          outboxPut({
+            type: "miner.offline.v1",
+            subjectPk: keys.miner(miner.id).PK,
+            subject: miner.id,
+            accountId: miner.accountId,
+            data: { miner_id: miner.id, account_id: miner.accountId },
+          }),
+        ],
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).name === "TransactionCanceledException") return false;
+    throw err;
+  }
+}
+
+export const ListMinersQuery = v.object({
+  status: v.optional(v.picklist(MINER_STATUSES)),
+  cursor: v.optional(v.string()),
+  limit: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1), v.maxValue(100)), "50"),
+});
+
+/** The caller's miners, by name, with a cursor. */
+export async function listMiners(principal: Principal, query: unknown) {
+  const q = parse(ListMinersQuery, query, "query");
+  const out = await ddb().send(
+    new QueryCommand({
+      TableName: config.tableName,
+      IndexName: "GSI1",
+      KeyConditionExpression: "GSI1PK = :pk",
+      ...(q.status ? { FilterExpression: "#s = :s", ExpressionAttributeNames: { "#s": "status" } } : {}),
+      ExpressionAttributeValues: {
+        ":pk": keys.minersByAccount(principal.accountId, "").GSI1PK,
+        ...(q.status ? { ":s": q.status } : {}),
+      },
+      Limit: Number(q.limit),
+      ExclusiveStartKey: decodeCursor(q.cursor),
+    }),
+  );
+  return {
+    miners: (out.Items ?? []).map((i) => minerView(v.parse(MinerItem, i))),
+    next_cursor: encodeCursor(out.LastEvaluatedKey) ?? null,
+  };
+}

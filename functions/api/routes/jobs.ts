@@ -1,0 +1,127 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { cancelJob, retryJob } from "../../../core/jobs/lifecycle.ts";
+import { jobView } from "../../../core/jobs/model.ts";
+import {
+  getResult,
+  jobEvents,
+  ListJobsQuery,
+  listJobs,
+  parseWait,
+  preferWait,
+  waitForJob,
+} from "../../../core/jobs/read.ts";
+import { SubmitInput, submitJob } from "../../../core/jobs/submit.ts";
+import { resolveShortcut } from "../../../core/services/registry.ts";
+import { requireAuth } from "../auth.ts";
+import { readJson } from "../body.ts";
+import type { AppEnv } from "../env.ts";
+import { documented } from "../openapi.ts";
+
+const read = requireAuth({ kinds: ["client", "admin"], scope: "jobs:read" });
+const write = requireAuth({ kinds: ["client"], scope: "jobs:write" });
+
+/** Submit (shared by POST /v1/jobs and the typed shortcuts): 201 with the job, after `Prefer: wait=N` if asked. */
+async function submit(c: Context<AppEnv>, service?: string) {
+  const result = await submitJob(c.var.principal, await readJson(c), {
+    idempotencyKey: c.req.header("idempotency-key"),
+    correlationId: c.var.requestId,
+    service,
+  });
+  if (result.replayed) c.header("Idempotent-Replayed", "true");
+  const wait = preferWait(c.req.header("prefer"));
+  if (wait === undefined || result.replayed) return c.json(result.job, result.status);
+  c.header("Preference-Applied", `wait=${wait}`);
+  const job = await waitForJob(c.var.principal, result.job.id, wait, { untilTerminal: true });
+  return c.json(jobView(job), 201);
+}
+
+documented({
+  method: "post",
+  path: "/v1/jobs",
+  summary: "Submit a job (Idempotency-Key, Prefer: wait=N)",
+  tag: "jobs",
+  auth: "client",
+  body: SubmitInput,
+  responses: { "201": "the job", "402": "balance cannot hold max_price", "422": "invalid request or input" },
+});
+documented({
+  method: "get",
+  path: "/v1/jobs",
+  summary: "List your jobs, newest first",
+  tag: "jobs",
+  auth: "client",
+  query: ListJobsQuery,
+});
+documented({
+  method: "get",
+  path: "/v1/jobs/{id}",
+  summary: "A job (?wait=N long-polls for a change)",
+  tag: "jobs",
+  auth: "client",
+});
+documented({
+  method: "post",
+  path: "/v1/jobs/{id}/cancel",
+  summary: "Cancel a queued or leased job",
+  tag: "jobs",
+  auth: "client",
+  responses: { "200": "cancelled", "409": "already terminal" },
+});
+documented({
+  method: "post",
+  path: "/v1/jobs/{id}/retry",
+  summary: "Retry a failed or timed-out job (same id)",
+  tag: "jobs",
+  auth: "client",
+  responses: { "200": "queued again", "409": "not failed" },
+});
+documented({
+  method: "get",
+  path: "/v1/jobs/{id}/result",
+  summary: "Output or error once terminal",
+  tag: "jobs",
+  auth: "client",
+  responses: { "200": "result", "425": "not terminal yet" },
+});
+documented({
+  method: "get",
+  path: "/v1/jobs/{id}/events",
+  summary: "The job's transition history",
+  tag: "jobs",
+  auth: "client",
+});
+documented({
+  method: "post",
+  path: "/v1/services/{service}/{action}",
+  summary: "Typed shortcut: submit a job of that service",
+  tag: "jobs",
+  auth: "client",
+  responses: { "201": "the job" },
+});
+
+export const jobs = new Hono<AppEnv>()
+  .post("/", write, (c) => submit(c))
+  .get("/", read, async (c) => c.json(await listJobs(c.var.principal, c.req.query())))
+  .get("/:id", read, async (c) => {
+    const wait = parseWait(c.req.query("wait"), "query.wait");
+    const version = c.req.query("version");
+    const job = await waitForJob(c.var.principal, c.req.param("id"), wait ?? 0, {
+      sinceVersion: version === undefined ? undefined : Number(version),
+    });
+    return c.json({ ...jobView(job), version: job.version });
+  })
+  .post("/:id/cancel", write, async (c) =>
+    c.json(await cancelJob(c.var.principal, c.req.param("id"), c.var.requestId)),
+  )
+  .post("/:id/retry", write, async (c) =>
+    c.json(await retryJob(c.var.principal, c.req.param("id"), c.var.requestId)),
+  )
+  .get("/:id/result", read, async (c) => c.json(await getResult(c.var.principal, c.req.param("id"))))
+  .get("/:id/events", read, async (c) =>
+    c.json({ events: await jobEvents(c.var.principal, c.req.param("id")) }),
+  );
+
+export const shortcuts = new Hono<AppEnv>().post("/:service/:action", write, (c) =>
+  submit(c, resolveShortcut(c.req.param("service"), c.req.param("action")).id),
+);

@@ -1,0 +1,150 @@
+import { Hono } from "hono";
+import { PollInput, poll } from "../../../core/jobs/claim.ts";
+import { drainMiner, HeartbeatInput, heartbeat } from "../../../core/jobs/lifecycle.ts";
+import { jobView } from "../../../core/jobs/model.ts";
+import {
+  completeJob,
+  FailInput,
+  failJob,
+  ProgressInput,
+  ResultInput,
+  reportProgress,
+  StartInput,
+  startJob,
+} from "../../../core/jobs/report.ts";
+import { listMiners, minerView, RegisterInput, registerMiner } from "../../../core/miners/miners.ts";
+import { requireAuth } from "../auth.ts";
+import { readJson } from "../body.ts";
+import type { AppEnv } from "../env.ts";
+import { documented } from "../openapi.ts";
+
+const work = requireAuth({ kinds: ["miner"], scope: "miners:work" });
+
+documented({
+  method: "post",
+  path: "/v1/miners/register",
+  summary: "Register (or update, by name) a miner",
+  tag: "miners",
+  auth: "miner",
+  body: RegisterInput,
+  responses: { "201": "registered" },
+});
+documented({ method: "get", path: "/v1/miners", summary: "Your miners", tag: "miners", auth: "miner" });
+documented({
+  method: "post",
+  path: "/v1/miners/heartbeat",
+  summary: "Heartbeat (X-Miner-Id): renews leases, names tokens to stop",
+  tag: "miners",
+  auth: "miner",
+  body: HeartbeatInput,
+});
+documented({
+  method: "post",
+  path: "/v1/miners/poll",
+  summary: "Claim work (X-Miner-Id), long-poll up to wait_seconds",
+  tag: "miners",
+  auth: "miner",
+  body: PollInput,
+  responses: { "200": "jobs", "204": "nothing now; see Retry-After-Ms" },
+});
+documented({
+  method: "post",
+  path: "/v1/miners/drain",
+  summary: "Stop taking new work",
+  tag: "miners",
+  auth: "miner",
+});
+documented({
+  method: "post",
+  path: "/v1/miners/{job_id}/start",
+  summary: "Report start",
+  tag: "miners",
+  auth: "miner",
+  body: StartInput,
+  responses: { "200": "ok", "409": "stale claim token" },
+});
+documented({
+  method: "post",
+  path: "/v1/miners/{job_id}/progress",
+  summary: "Report progress (renews the lease)",
+  tag: "miners",
+  auth: "miner",
+  body: ProgressInput,
+  responses: { "200": "ok", "409": "stale claim token" },
+});
+documented({
+  method: "post",
+  path: "/v1/miners/{job_id}/result",
+  summary: "Return the output",
+  tag: "miners",
+  auth: "miner",
+  body: ResultInput,
+  responses: { "200": "completed", "409": "stale claim token or terminal job" },
+});
+documented({
+  method: "post",
+  path: "/v1/miners/{job_id}/fail",
+  summary: "Report a failure",
+  tag: "miners",
+  auth: "miner",
+  body: FailInput,
+  responses: { "200": "failed or requeued", "409": "stale claim token" },
+});
+
+export const miners = new Hono<AppEnv>()
+  .use(work)
+  .post("/register", async (c) => {
+    const miner = await registerMiner(c.var.principal, await readJson(c), c.var.requestId);
+    return c.json({ miner_id: miner.id, ...minerView(miner) }, 201);
+  })
+  .get("/", async (c) => c.json(await listMiners(c.var.principal, c.req.query())))
+  .post("/heartbeat", async (c) =>
+    c.json(await heartbeat(c.var.principal, c.req.header("x-miner-id"), await readJson(c))),
+  )
+  .post("/poll", async (c) => {
+    const result = await poll(c.var.principal, c.req.header("x-miner-id"), await readJson(c));
+    if (result.jobs.length > 0) return c.json({ jobs: result.jobs });
+    const ms = result.retryAfterMs ?? 1000;
+    c.header("Retry-After-Ms", String(ms));
+    c.header("Retry-After", String(Math.ceil(ms / 1000)));
+    return c.body(null, 204);
+  })
+  .post("/drain", async (c) => c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))))
+  .post("/:job_id/start", async (c) =>
+    c.json(
+      jobView(
+        await startJob(c.var.principal, c.req.header("x-miner-id"), c.req.param("job_id"), await readJson(c)),
+      ),
+    ),
+  )
+  .post("/:job_id/progress", async (c) =>
+    c.json(
+      jobView(
+        await reportProgress(
+          c.var.principal,
+          c.req.header("x-miner-id"),
+          c.req.param("job_id"),
+          await readJson(c),
+        ),
+      ),
+    ),
+  )
+  .post("/:job_id/result", async (c) =>
+    c.json(
+      jobView(
+        await completeJob(
+          c.var.principal,
+          c.req.header("x-miner-id"),
+          c.req.param("job_id"),
+          await readJson(c),
+        ),
+      ),
+    ),
+  )
+  .post("/:job_id/fail", async (c) =>
+    c.json(
+      jobView(
+        await failJob(c.var.principal, c.req.header("x-miner-id"), c.req.param("job_id"), await readJson(c)),
+      ),
+    ),
+  );
