@@ -161,3 +161,12 @@ export async function submitEcho(
   });
   return res;
 }
+
+/**
+ * Tests share one stack and run in parallel, so every test that runs jobs works in a region of its own: its miners
+ * register in it and its jobs require it. A job without such a constraint could be claimed by any test's miner.
+ */
+export function isolated() {
+  const region = `t-${Math.random().toString(36).slice(2, 10)}`;
+  return { region, constraints: { regions: [region] } };
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   api,
+  isolated,
   eventually,
   fundedClient,
   minerCall,
@@ -9,11 +10,6 @@ import {
   submitEcho,
 } from "./fixture.ts";
 
-/** Each test works in its own region, so parallel tests never claim each other's jobs. */
-const isolated = () => {
-  const region = `t-${Math.random().toString(36).slice(2, 10)}`;
-  return { region, constraints: { regions: [region] } };
-};
 
 describe("a job's life", () => {
   it("the happy path: submit, claim, start, progress, result, with events, result and money", async () => {
@@ -264,7 +260,7 @@ describe("leases", () => {
     const sub = await submitEcho(client, { constraints, max_attempts: 2, max_price: 1000 });
     for (let attempt = 1; attempt <= 2; attempt++) {
       const miner = await registeredMiner({ region });
-      const [job] = (await pollJobs(miner, { wait_seconds: 10 })).jobs;
+      const [job] = (await pollJobs(miner, { wait_seconds: 20 })).jobs;
       expect(job?.attempt).toBe(attempt);
     }
     const failed = await eventually(async () => {
@@ -278,7 +274,7 @@ describe("leases", () => {
       key: client.key,
     });
     expect(acct.body.balance).toEqual({ available: 1_000_000, held: 0 });
-  }, 40_000);
+  }, 60_000);
 
   it("an execution timeout ends the job as timed_out", async () => {
     const { region, constraints } = isolated();

@@ -43,7 +43,6 @@ export interface Assignment {
 
 /** How often a waiting poll re-reads the queue summary when nothing wakes it. */
 const recheckMs = () => Number(process.env.COORD_POLL_RECHECK_MS ?? 250);
-const CANDIDATES_PER_SHARD = 10;
 
 /** Slot item for the claim: the miner must be online and below its concurrency. */
 function takeSlot(miner: Miner): TransactItem {
@@ -82,26 +81,50 @@ export function queuedCounter(accountId: string, delta: number): TransactItem {
   };
 }
 
-/** Claimable jobs of one service across its shards, in priority-then-fair-age order. */
-async function candidates(service: string): Promise<Job[]> {
-  const shards = Array.from({ length: queueShards() }, (_, i) => i);
-  const pages = await Promise.all(
-    shards.map((shard) =>
-      ddb().send(
-        new QueryCommand({
-          TableName: config.tableName,
-          IndexName: "GSI1",
-          KeyConditionExpression: "GSI1PK = :pk",
-          ExpressionAttributeValues: { ":pk": `QUEUE#${service}#${shard}` },
-          Limit: CANDIDATES_PER_SHARD,
-        }),
-      ),
-    ),
-  );
-  return pages
-    .flatMap((p) => p.Items ?? [])
-    .sort((a, b) => String(a.GSI1SK).localeCompare(String(b.GSI1SK)))
-    .map((i) => v.parse(JobItem, i));
+/** How many queued jobs one poll may look at per service before giving up on finding one it can run. */
+const scanBudget = () => Number(process.env.COORD_MATCH_SCAN_LIMIT ?? 200);
+const PAGE = 25;
+
+/**
+ * Claimable jobs of one service across its shards, lazily, in global priority-then-fair-age order: a k-way merge
+ * of the shards' sorted ready queues, paging deeper only while the caller keeps asking (head-of-line jobs this
+ * miner cannot run do not hide the ones it can), up to the scan budget.
+ */
+async function* candidates(service: string): AsyncGenerator<Job> {
+  const shards = Array.from({ length: queueShards() }, (_, shard) => ({
+    shard,
+    buffer: [] as Record<string, unknown>[],
+    next: undefined as Record<string, unknown> | undefined,
+    done: false,
+  }));
+  const fill = async (s: (typeof shards)[number]) => {
+    if (s.buffer.length > 0 || s.done) return;
+    const out = await ddb().send(
+      new QueryCommand({
+        TableName: config.tableName,
+        IndexName: "GSI1",
+        KeyConditionExpression: "GSI1PK = :pk",
+        ExpressionAttributeValues: { ":pk": `QUEUE#${service}#${s.shard}` },
+        Limit: PAGE,
+        ExclusiveStartKey: s.next,
+      }),
+    );
+    s.buffer.push(...(out.Items ?? []));
+    s.next = out.LastEvaluatedKey;
+    s.done = !s.next;
+  };
+  let budget = scanBudget();
+  while (budget-- > 0) {
+    await Promise.all(shards.map(fill));
+    let best: (typeof shards)[number] | undefined;
+    for (const s of shards) {
+      const head = s.buffer[0];
+      if (head && (!best || String(head.GSI1SK) < String(best.buffer[0]?.GSI1SK))) best = s;
+    }
+    const item = best?.buffer.shift();
+    if (!item) return;
+    yield v.parse(JobItem, item);
+  }
 }
 
 /** One pass: claims up to `want` jobs the miner can run. */
@@ -113,12 +136,9 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
   for (const service of services) {
     if (claimed.length >= want) break;
     const seen = summary.get(service) as string;
-    const list = await candidates(service);
-    if (list.length === 0) {
-      await clearIfUnchanged(service, seen);
-      continue;
-    }
-    for (const job of list) {
+    let any = false;
+    for await (const job of candidates(service)) {
+      any = true;
       if (claimed.length >= want) break;
       if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
       if (mismatch({ service: job.service, constraints: job.constraints, max_price: job.maxPrice }, caps))
@@ -154,6 +174,7 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
         // someone else claimed it, or it changed: try the next candidate
       }
     }
+    if (!any) await clearIfUnchanged(service, seen);
   }
   return claimed;
 }

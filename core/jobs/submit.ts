@@ -188,7 +188,8 @@ export async function submitJob(
           entity: "idempotency",
           requestHash: hash,
           jobId: job.id,
-          response: { status: 201, body: view },
+          // Stored as the exact JSON text sent, so a replay is byte-for-byte the first response.
+          response: { status: 201, body: JSON.stringify(view) },
           expiresAt: Math.floor(now.getTime() / 1000) + 86_400,
         },
         ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
@@ -251,5 +252,5 @@ async function findReplay(accountId: string, key: string, hash: string): Promise
       },
     );
   }
-  return { status: 201, job: item.response.body as JobView, replayed: true };
+  return { status: 201, job: JSON.parse(item.response.body) as JobView, replayed: true };
 }

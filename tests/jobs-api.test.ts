@@ -1,0 +1,214 @@
+import { describe, expect, it } from "vitest";
+import { api, isolated, createAccount, fundedClient, minerCall, pollJobs, registeredMiner, submitEcho } from "./fixture.ts";
+
+
+function paths(body: unknown): string[] {
+  return ((body as { errors?: { path: string }[] }).errors ?? []).map((e) => e.path);
+}
+
+describe("submitting jobs", () => {
+  it("concurrent duplicates with one Idempotency-Key create one job and replay the first response", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    const body = { service: "echo", input: { n: 1 }, constraints };
+    const key = `idem-${Math.random()}`;
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => api<{ id: string }>("POST", "/v1/jobs", { key: client.key, body, headers: { "idempotency-key": key } })),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(201));
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
+    expect(new Set(results.map((r) => r.text)).size).toBe(1);
+    const list = await api<{ jobs: { id: string }[] }>("GET", "/v1/jobs?limit=100", { key: client.key });
+    expect(list.body.jobs).toHaveLength(1);
+    const other = await api("POST", "/v1/jobs", { key: client.key, body: { ...body, input: { n: 2 } }, headers: { "idempotency-key": key } });
+    expect(other.status).toBe(422);
+    expect(other.body).toMatchObject({ code: "idempotency_mismatch" });
+  });
+
+  it("an input that breaks the service schema is 422 naming the field", async () => {
+    const client = await fundedClient();
+    const res = await api("POST", "/v1/jobs", {
+      key: client.key,
+      body: { service: "stable-diffusion.generate", input: { prompt: "a cat", width: 1001, height: 1024 } },
+    });
+    expect(res.status).toBe(422);
+    expect(paths(res.body)).toContain("input.width");
+  });
+
+  it("bad job options are 422 naming each field", async () => {
+    const client = await fundedClient();
+    const res = await api("POST", "/v1/jobs", {
+      key: client.key,
+      body: { service: "echo", input: {}, priority: 42, ttl_seconds: 0, max_attempts: 99, webhook_url: "not a url", constraints: { gpu_count: -1 } },
+    });
+    expect(res.status).toBe(422);
+    expect(paths(res.body)).toEqual(
+      expect.arrayContaining(["body.priority", "body.ttl_seconds", "body.max_attempts", "body.webhook_url", "body.constraints.gpu_count"]),
+    );
+  });
+
+  it("an unknown service is 422 naming body.service", async () => {
+    const client = await fundedClient();
+    const res = await api("POST", "/v1/jobs", { key: client.key, body: { service: "teleport", input: {} } });
+    expect(res.status).toBe(422);
+    expect(paths(res.body)).toEqual(["body.service"]);
+  });
+
+  it("an input over 256 KB is 413 naming input", async () => {
+    const client = await fundedClient();
+    const res = await api("POST", "/v1/jobs", { key: client.key, body: { service: "echo", input: { blob: "x".repeat(300 * 1024) } } });
+    expect(res.status).toBe(413);
+    expect(paths(res.body)).toEqual(["input"]);
+  });
+
+  it("a submit the balance cannot hold is 402", async () => {
+    const client = await createAccount("client");
+    const res = await submitEcho(client, { max_price: 10 });
+    expect(res.status).toBe(402);
+    expect(res.body).toMatchObject({ code: "insufficient_funds" });
+  });
+
+  it("the typed shortcut creates the same job as POST /v1/jobs", async () => {
+    const client = await fundedClient();
+    const res = await api<{ service: string; status: string }>("POST", "/v1/services/echo/run", {
+      key: client.key,
+      body: { input: { a: 1 }, constraints: isolated().constraints },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ service: "echo", status: "queued" });
+    const unknown = await api("POST", "/v1/services/warp/drive", { key: client.key, body: { input: {} } });
+    expect(unknown.status).toBe(404);
+  });
+
+  it("Prefer: wait returns the terminal job when it finishes in time", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region });
+    const submitted = api<{ id: string; status: string }>("POST", "/v1/jobs", {
+      key: client.key,
+      body: { service: "echo", input: { w: 1 }, constraints },
+      headers: { prefer: "wait=20" },
+    });
+    const [job] = (await pollJobs(miner, { wait_seconds: 15 })).jobs;
+    await minerCall(miner, job?.job_id ?? "", "result", { claim_token: job?.claim_token, output: { w: 1 } });
+    const res = await submitted;
+    expect(res.status).toBe(201);
+    expect(res.body.status).toBe("completed");
+    expect(res.headers.get("preference-applied")).toBe("wait=20");
+  });
+});
+
+describe("reading jobs", () => {
+  it("GET ?wait long-polls until the job changes", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const sub = await submitEcho(client, { constraints });
+    const waiting = api<{ status: string }>("GET", `/v1/jobs/${sub.body.id}?wait=10`, { key: client.key });
+    const miner = await registeredMiner({ region });
+    await pollJobs(miner, { wait_seconds: 5 });
+    expect((await waiting).body.status).toBe("assigned");
+  });
+
+  it("listing pages through jobs with a cursor and filters by status", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await submitEcho(client, { constraints })).body.id);
+    await api("POST", `/v1/jobs/${ids[0]}/cancel`, { key: client.key });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { jobs: { id: string }[]; next_cursor: string | null } } = await api("GET", `/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: client.key });
+      seen.push(...page.body.jobs.map((j) => j.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
+    const cancelled = await api<{ jobs: { id: string }[] }>("GET", "/v1/jobs?status=cancelled", { key: client.key });
+    expect(cancelled.body.jobs.map((j) => j.id)).toEqual([ids[0]]);
+    expect((await api("GET", "/v1/jobs?limit=0", { key: client.key })).status).toBe(422);
+    expect((await api("GET", "/v1/jobs?status=sleeping", { key: client.key })).status).toBe(422);
+    expect((await api("GET", "/v1/jobs?cursor=garbage", { key: client.key })).status).toBe(422);
+  });
+
+  it("another account's job is 404 on every job route", async () => {
+    const a = await fundedClient();
+    const b = await fundedClient();
+    const job = await submitEcho(a, { constraints: isolated().constraints });
+    for (const [method, path] of [
+      ["GET", `/v1/jobs/${job.body.id}`],
+      ["GET", `/v1/jobs/${job.body.id}/result`],
+      ["GET", `/v1/jobs/${job.body.id}/events`],
+      ["POST", `/v1/jobs/${job.body.id}/cancel`],
+      ["POST", `/v1/jobs/${job.body.id}/retry`],
+    ] as const) {
+      const res = await api(method, path, { key: b.key });
+      expect(res.status, `${method} ${path}`).toBe(404);
+    }
+    const list = await api<{ jobs: unknown[] }>("GET", "/v1/jobs", { key: b.key });
+    expect(list.body.jobs).toEqual([]);
+  });
+});
+
+describe("miners", () => {
+  it("re-registering the same name updates the same miner", async () => {
+    const account = await createAccount("miner");
+    const first = await registeredMiner({ name: "rig-1", concurrency: 1 }, account);
+    const again = await registeredMiner({ name: "rig-1", concurrency: 4 }, account);
+    expect(again.id).toBe(first.id);
+    const list = await api<{ miners: { id: string; concurrency: number }[] }>("GET", "/v1/miners", { key: account.key });
+    expect(list.body.miners).toEqual([expect.objectContaining({ id: first.id, concurrency: 4 })]);
+  });
+
+  it("registration with unknown services or bad GPUs is 422 naming the fields", async () => {
+    const account = await createAccount("miner");
+    const res = await api("POST", "/v1/miners/register", {
+      key: account.key,
+      body: { name: "bad rig!", services: ["echo", "nope"], gpus: [{ model: "RTX", vram_mb: -1 }], cuda_version: "twelve" },
+    });
+    expect(res.status).toBe(422);
+    expect(paths(res.body)).toEqual(expect.arrayContaining(["body.name", "body.gpus.0.vram_mb", "body.cuda_version"]));
+    const unknown = await api("POST", "/v1/miners/register", { key: account.key, body: { name: "rig", services: ["nope"] } });
+    expect(paths(unknown.body)).toEqual(["body.services.0"]);
+  });
+
+  it("a miner key cannot act as another account's miner", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const owner = await registeredMiner({ region });
+    const intruder = await createAccount("miner");
+    const sub = await submitEcho(client, { constraints });
+    const [job] = (await pollJobs(owner, { wait_seconds: 3 })).jobs;
+    const headers = { "x-miner-id": owner.id };
+    expect((await api("POST", "/v1/miners/heartbeat", { key: intruder.key, headers, body: {} })).status).toBe(404);
+    expect((await api("POST", "/v1/miners/poll", { key: intruder.key, headers, body: {} })).status).toBe(404);
+    const hijack = await api("POST", `/v1/miners/${sub.body.id}/result`, { key: intruder.key, headers, body: { claim_token: job?.claim_token, output: {} } });
+    expect(hijack.status).toBe(404);
+  });
+
+  it("a client key on miner routes is 403 and miner routes without X-Miner-Id are 422", async () => {
+    const client = await fundedClient();
+    expect((await api("POST", "/v1/miners/poll", { key: client.key, body: {} })).status).toBe(403);
+    const miner = await createAccount("miner");
+    const res = await api("POST", "/v1/miners/poll", { key: miner.key, body: {} });
+    expect(res.status).toBe(422);
+    expect(paths(res.body)).toEqual(["header.x-miner-id"]);
+  });
+
+  it("bad reports are 422 naming the field, and a stale token is 409", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region });
+    const sub = await submitEcho(client, { constraints });
+    const [job] = (await pollJobs(miner, { wait_seconds: 3 })).jobs;
+    const noToken = await minerCall(miner, sub.body.id, "result", { output: {} });
+    expect(paths(noToken.body)).toEqual(["body.claim_token"]);
+    const badProgress = await minerCall(miner, sub.body.id, "progress", { claim_token: job?.claim_token, progress: 2 });
+    expect(paths(badProgress.body)).toEqual(["body.progress"]);
+    const badFail = await minerCall(miner, sub.body.id, "fail", { claim_token: job?.claim_token, error_code: "" });
+    expect(paths(badFail.body)).toEqual(["body.error_code"]);
+    const stale = await minerCall(miner, sub.body.id, "result", { claim_token: "ct_wrong", output: {} });
+    expect(stale.status).toBe(409);
+    const badPoll = await api("POST", "/v1/miners/poll", { key: miner.key, headers: miner.headers, body: { wait_seconds: 99 } });
+    expect(paths(badPoll.body)).toEqual(["body.wait_seconds"]);
+  });
+});
