@@ -1,7 +1,65 @@
 /// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * The AWS deployment (SST v3+ / v4 config). Each piece lives in stacks/ and is built from the same definitions the
+ * local stack uses (core/db/table.ts, events/queues.ts, events/rules.ts, functions/cron/schedules.ts).
+ * See docs/deploy.md. Stacks are imported inside run(), where SST's globals (`sst`, `aws`, `$app`...) exist.
+ */
+const PRODUCTION_STAGES = ["prod", "production"];
+
 export default $config({
   app(input) {
-    return { name: "coordinator", removal: input?.stage === "prod" ? "retain" : "remove", home: "aws" };
+    const production = PRODUCTION_STAGES.includes(input.stage);
+    return {
+      name: "coordinator",
+      home: "aws",
+      // Keep the table and queues of production if they ever leave the config; `sst remove` refuses to run there.
+      removal: production ? "retain" : "remove",
+      protect: production,
+    };
   },
-  async run() {},
+  async run() {
+    const { createSecrets } = await import("./stacks/secrets.ts");
+    const { createTable } = await import("./stacks/table.ts");
+    const { createQueues, queueEnvironment, subscribeConsumers } = await import("./stacks/queues.ts");
+    const { createBus } = await import("./stacks/bus.ts");
+    const { createApi } = await import("./stacks/api.ts");
+    const { createStreamHandler } = await import("./stacks/stream.ts");
+    const { createCrons } = await import("./stacks/cron.ts");
+
+    const prefix = `${$app.name}-${$app.stage}`;
+    const secrets = createSecrets();
+    const table = createTable();
+    const queues = createQueues(prefix);
+    const { bus, deadLetters } = createBus(queues);
+
+    // Every function gets the same view of the stack: what functions/ and core/config.ts read, and links (IAM
+    // access plus `Resource.<Name>` for the secrets).
+    const context = {
+      environment: {
+        COORD_TABLE_NAME: table.name,
+        COORD_BUS_NAME: bus.name,
+        COORD_QUEUE_PREFIX: prefix,
+        ...queueEnvironment(queues),
+      },
+      link: [table, bus, ...queues.map((q) => q.queue), ...Object.values(secrets)],
+    };
+
+    const { api } = createApi(context);
+    const { failures } = createStreamHandler(table, context);
+    subscribeConsumers(queues, context);
+    createCrons(context);
+
+    return {
+      api: api.url,
+      table: table.name,
+      bus: bus.name,
+      queues: Object.fromEntries(queues.map((q) => [q.def.name, q.queue.url])),
+      deadLetterQueues: {
+        ...Object.fromEntries(queues.map((q) => [q.def.name, q.dlq.url])),
+        bus: deadLetters.url,
+        stream: failures.url,
+      },
+    };
+  },
 });

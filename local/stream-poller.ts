@@ -7,7 +7,8 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from "@aws-sdk/client-dynamodb-streams";
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
+import { matchesStreamFilters } from "../functions/stream/filters.ts";
 
 type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
 
@@ -143,7 +144,11 @@ export class StreamPoller {
       const batch = (s.retries ?? 0) >= 2 ? records.slice(0, 1) : records;
       let firstFailed: string | undefined;
       try {
-        const result = await this.handler({ Records: batch.map(toLambdaRecord) } as DynamoDBStreamEvent);
+        // Like the event source mapping's filter criteria: only matching records reach the handler.
+        const delivered = batch.map(toLambdaRecord).filter((r) => matchesStreamFilters(r as DynamoDBRecord));
+        const result = delivered.length
+          ? await this.handler({ Records: delivered } as DynamoDBStreamEvent)
+          : { batchItemFailures: [] };
         firstFailed = result?.batchItemFailures?.[0]?.itemIdentifier;
       } catch (err) {
         this.opts.onError?.(err);

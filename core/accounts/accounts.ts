@@ -136,7 +136,9 @@ export async function listAccountKeys(accountId: string, query: unknown): Promis
  */
 export async function adjustAccount(accountId: string, input: unknown, ctx: Ctx): Promise<Account> {
   if (accountId === TREASURY_ID) {
-    throw new ValidationError([{ path: "path.id", message: "the treasury is the counter-account of adjustments" }]);
+    throw new ValidationError([
+      { path: "path.id", message: "the treasury is the counter-account of adjustments" },
+    ]);
   }
   await getAccount(accountId);
   await adjustBalance(accountId, input, ctx);
@@ -188,12 +190,18 @@ async function ensureAccount(id: string, name: string, kind: AccountKind): Promi
  * admin revoked stays revoked across restarts.
  */
 export async function ensureBootstrapAdmin(key: string): Promise<void> {
-  if (!/^ak_.{32,}$/.test(key)) throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
+  if (!/^ak_.{32,}$/.test(key))
+    throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
   await ensureAccount(TREASURY_ID, "treasury", "admin");
   await ensureAccount(BOOTSTRAP_ADMIN_ID, "bootstrap admin", "admin");
   const existing = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hashApiKey(key)), ConsistentRead: true }),
   );
   if (existing.Item) return;
-  await mintRootKey({ id: BOOTSTRAP_ADMIN_ID, kind: "admin" }, { name: "bootstrap", scopes: DEFAULT_SCOPES.admin }, {}, key);
+  await mintRootKey(
+    { id: BOOTSTRAP_ADMIN_ID, kind: "admin" },
+    { name: "bootstrap", scopes: DEFAULT_SCOPES.admin },
+    {},
+    key,
+  );
 }

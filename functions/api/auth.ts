@@ -1,8 +1,13 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { authenticate } from "../../core/accounts/accounts.ts";
 import type { AccountKind } from "../../core/accounts/api-key.ts";
+import { authenticate } from "../../core/accounts/keys.ts";
+import { hasScope } from "../../core/accounts/scopes.ts";
+import type { Ctx } from "../../core/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../../core/errors.ts";
 import type { AppEnv } from "./env.ts";
+
+export { hasScope } from "../../core/accounts/scopes.ts";
 
 function rawKey(authorization: string | undefined, apiKey: string | undefined): string | undefined {
   if (authorization) {
@@ -13,15 +18,10 @@ function rawKey(authorization: string | undefined, apiKey: string | undefined): 
   return apiKey?.trim() || undefined;
 }
 
-/** Does `granted` cover `needed`? `admin:*` covers every scope; `jobs:*` covers `jobs:read`. */
-export function hasScope(granted: string[], needed: string): boolean {
-  const [area] = needed.split(":");
-  return granted.some((g) => g === needed || g === "admin:*" || g === `${area}:*`);
-}
-
 /**
- * Authenticates `Authorization: Bearer <key>` or `X-Api-Key`, then checks the key's kind and scope. A wrong kind is
- * 403: the key is valid, it just may not do this.
+ * Authenticates `Authorization: Bearer <key>` or `X-Api-Key` (401 if missing, malformed, unknown, revoked, expired or
+ * delegated from a key that is no longer valid), then checks the key's kind and scope: a valid key that may not do
+ * this is 403. The raw key never leaves this function: the principal carries ids only.
  */
 export function requireAuth(opts: { kinds: AccountKind[]; scope: string }) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -38,4 +38,14 @@ export function requireAuth(opts: { kinds: AccountKind[]; scope: string }) {
   });
 }
 
+/** Any kind of key holding `scope`. */
+export function requireScope(scope: string) {
+  return requireAuth({ kinds: ["client", "miner", "admin"], scope });
+}
+
 export const adminOnly = requireAuth({ kinds: ["admin"], scope: "admin:*" });
+
+/** The core context of a request: who is calling and the request id that every event carries as correlation id. */
+export function ctxOf(c: Context<AppEnv>): Ctx {
+  return { principal: c.var.principal, correlationId: c.var.requestId };
+}

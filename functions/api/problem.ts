@@ -28,6 +28,7 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
     case "not_ready":
       return 425;
     case "rate_limited":
+    case "quota_exceeded":
       return 429;
     default: {
       const never: never = code;
@@ -73,7 +74,7 @@ export function problem(
 
 export function problemFromError(c: Context, err: CoordError) {
   const status = statusOf(err.code);
-  if (err.code === "rate_limited" && typeof err.details.retry_after_seconds === "number") {
+  if (typeof err.details.retry_after_seconds === "number") {
     c.header("Retry-After", String(err.details.retry_after_seconds));
   }
   return problem(c, status, err.code, err.message, err.details);

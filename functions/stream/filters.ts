@@ -1,0 +1,46 @@
+/**
+ * Which table stream records reach the stream handler (functions/stream/handler.ts): Lambda event filter patterns,
+ * applied by the event source mapping before any invocation. Most writes (heartbeats, idempotency records, reads'
+ * bookkeeping) are of no interest to the handler, and an idle fleet of heartbeating miners must not keep a Lambda
+ * busy, so only these records get through (patterns are ORed; at most 5):
+ * - outbox items (`entity = "event"`, core/db/outbox.ts) as they are inserted: the relay publishes them;
+ * - jobs that carry ready-queue keys (`GSI1PK = QUEUE#...`, core/db/keys.ts): the queue summary marks them.
+ *
+ * Plain data plus a matcher with Lambda's semantics for the subset used here, so that the local stream poller can
+ * apply the very same filter and the behaviour tests see what Lambda would deliver. Whoever makes the handler
+ * react to another kind of record adds a pattern here.
+ */
+import type { DynamoDBRecord } from "aws-lambda";
+
+type Leaf = string | { prefix: string };
+interface Pattern {
+  [field: string]: Leaf[] | Pattern;
+}
+
+export const STREAM_FILTERS: readonly Pattern[] = [
+  { eventName: ["INSERT"], dynamodb: { NewImage: { entity: { S: ["event"] } } } },
+  {
+    eventName: ["INSERT", "MODIFY"],
+    dynamodb: { NewImage: { entity: { S: ["job"] }, GSI1PK: { S: [{ prefix: "QUEUE#" }] } } },
+  },
+];
+
+function matchesLeaf(value: unknown, leaf: Leaf): boolean {
+  if (typeof value !== "string") return false;
+  return typeof leaf === "string" ? value === leaf : value.startsWith(leaf.prefix);
+}
+
+function matchesPattern(value: unknown, pattern: Pattern): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return Object.entries(pattern).every(([field, expected]) =>
+    Array.isArray(expected)
+      ? expected.some((leaf) => matchesLeaf(record[field], leaf))
+      : matchesPattern(record[field], expected),
+  );
+}
+
+/** Whether Lambda would deliver this stream record to the handler. */
+export function matchesStreamFilters(record: DynamoDBRecord): boolean {
+  return STREAM_FILTERS.some((pattern) => matchesPattern(record, pattern));
+}

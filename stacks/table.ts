@@ -1,0 +1,30 @@
+import { ATTRIBUTES, TABLE } from "../core/db/table.ts";
+
+/** "NEW_AND_OLD_IMAGES" -> "new-and-old-images", SST's spelling of a stream view type. */
+type StreamView = "keys-only" | "new-image" | "old-image" | "new-and-old-images";
+
+function streamView(view: string): StreamView {
+  return view.toLowerCase().replace(/_/g, "-") as StreamView;
+}
+
+/**
+ * The single table from its one definition (core/db/table.ts): PK/SK, the overloaded GSIs (all attributes
+ * projected), on-demand billing, the `expiresAt` TTL and the stream the outbox relay reads. Point-in-time recovery
+ * is on (SST's default). Protected stages (production, see sst.config.ts) also get deletion protection, on top of
+ * `removal: "retain"`.
+ */
+export function createTable() {
+  return new sst.aws.Dynamo("Table", {
+    fields: Object.fromEntries(ATTRIBUTES.map((name) => [name, "string" as const])),
+    primaryIndex: { hashKey: TABLE.partitionKey, rangeKey: TABLE.sortKey },
+    globalIndexes: Object.fromEntries(
+      Object.entries(TABLE.indexes).map(([name, index]) => [
+        name,
+        { hashKey: index.partitionKey, rangeKey: index.sortKey, projection: "all" as const },
+      ]),
+    ),
+    ttl: TABLE.ttlAttribute,
+    stream: streamView(TABLE.stream),
+    deletionProtection: $app.protect,
+  });
+}
