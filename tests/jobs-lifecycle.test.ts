@@ -259,8 +259,10 @@ describe("leases", () => {
     const client = await fundedClient(1_000_000);
     const sub = await submitEcho(client, { constraints, max_attempts: 2, max_price: 1000 });
     for (let attempt = 1; attempt <= 2; attempt++) {
+      // A fresh miner each time (one that stops heartbeating is soon marked offline and gets nothing).
+      await eventually(async () => (await api("GET", `/v1/jobs/${sub.body.id}`, { key: client.key })).body.status === "queued", 15_000);
       const miner = await registeredMiner({ region });
-      const [job] = (await pollJobs(miner, { wait_seconds: 20 })).jobs;
+      const [job] = (await pollJobs(miner, { wait_seconds: 5 })).jobs;
       expect(job?.attempt).toBe(attempt);
     }
     const failed = await eventually(async () => {

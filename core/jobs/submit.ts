@@ -10,6 +10,7 @@ import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { CoordError, ValidationError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { postingItems } from "../ledger/ledger.ts";
+import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
 import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
 import { parse } from "../validate.ts";
@@ -120,6 +121,7 @@ export async function submitJob(
     new GetCommand({ TableName: config.tableName, Key: keys.account(principal.accountId) }),
   );
   const queued = Number(account.Item?.queued ?? 0);
+  assertQueuedQuota(principal.accountId, queued);
   if (Number(account.Item?.available ?? 0) < maxPrice) {
     throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
       max_price: maxPrice,

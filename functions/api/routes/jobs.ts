@@ -4,7 +4,6 @@ import { cancelJob, retryJob } from "../../../core/jobs/lifecycle.ts";
 import { jobView } from "../../../core/jobs/model.ts";
 import {
   getResult,
-  jobEvents,
   ListJobsQuery,
   listJobs,
   parseWait,
@@ -14,12 +13,15 @@ import {
 import { SubmitInput, submitJob } from "../../../core/jobs/submit.ts";
 import { resolveShortcut } from "../../../core/services/registry.ts";
 import { requireAuth } from "../auth.ts";
+import { rateLimit } from "../ratelimit.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
 import { documented } from "../openapi.ts";
+import { jobEventsResponse } from "../sse.ts";
 
-const read = requireAuth({ kinds: ["client", "admin"], scope: "jobs:read" });
-const write = requireAuth({ kinds: ["client"], scope: "jobs:write" });
+const read = [requireAuth({ kinds: ["client", "admin"], scope: "jobs:read" }), rateLimit("read")] as const;
+const write = [requireAuth({ kinds: ["client"], scope: "jobs:write" }), rateLimit("write")] as const;
+const submitting = [requireAuth({ kinds: ["client"], scope: "jobs:write" }), rateLimit("submit")] as const;
 
 /** Submit (shared by POST /v1/jobs and the typed shortcuts): 201 with the job, after `Prefer: wait=N` if asked. */
 async function submit(c: Context<AppEnv>, service?: string) {
@@ -87,7 +89,8 @@ documented({
 documented({
   method: "get",
   path: "/v1/jobs/{id}/events",
-  summary: "The job's transition history",
+  summary:
+    "The job's transition history; SSE with Accept: text/event-stream (Last-Event-ID), long-poll with ?after=&wait=",
   tag: "jobs",
   auth: "client",
 });
@@ -101,9 +104,9 @@ documented({
 });
 
 export const jobs = new Hono<AppEnv>()
-  .post("/", write, (c) => submit(c))
-  .get("/", read, async (c) => c.json(await listJobs(c.var.principal, c.req.query())))
-  .get("/:id", read, async (c) => {
+  .post("/", ...submitting, (c) => submit(c))
+  .get("/", ...read, async (c) => c.json(await listJobs(c.var.principal, c.req.query())))
+  .get("/:id", ...read, async (c) => {
     const wait = parseWait(c.req.query("wait"), "query.wait");
     const version = c.req.query("version");
     const job = await waitForJob(c.var.principal, c.req.param("id"), wait ?? 0, {
@@ -111,17 +114,16 @@ export const jobs = new Hono<AppEnv>()
     });
     return c.json({ ...jobView(job), version: job.version });
   })
-  .post("/:id/cancel", write, async (c) =>
+  .post("/:id/cancel", ...write, async (c) =>
     c.json(await cancelJob(c.var.principal, c.req.param("id"), c.var.requestId)),
   )
-  .post("/:id/retry", write, async (c) =>
+  .post("/:id/retry", ...write, async (c) =>
     c.json(await retryJob(c.var.principal, c.req.param("id"), c.var.requestId)),
   )
-  .get("/:id/result", read, async (c) => c.json(await getResult(c.var.principal, c.req.param("id"))))
-  .get("/:id/events", read, async (c) =>
-    c.json({ events: await jobEvents(c.var.principal, c.req.param("id")) }),
-  );
+  .get("/:id/result", ...read, async (c) => c.json(await getResult(c.var.principal, c.req.param("id"))))
+  // SSE for `Accept: text/event-stream` (Last-Event-ID resume), else JSON long-polled with ?after=&wait= (sse.ts).
+  .get("/:id/events", ...read, (c) => jobEventsResponse(c));
 
-export const shortcuts = new Hono<AppEnv>().post("/:service/:action", write, (c) =>
+export const shortcuts = new Hono<AppEnv>().post("/:service/:action", ...submitting, (c) =>
   submit(c, resolveShortcut(c.req.param("service"), c.req.param("action")).id),
 );

@@ -14,6 +14,7 @@ import {
 } from "../../../core/jobs/report.ts";
 import { listMiners, minerView, RegisterInput, registerMiner } from "../../../core/miners/miners.ts";
 import { requireAuth } from "../auth.ts";
+import { rateLimit } from "../ratelimit.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
 import { documented } from "../openapi.ts";
@@ -91,17 +92,19 @@ documented({
   responses: { "200": "failed or requeued", "409": "stale claim token" },
 });
 
+const writes = rateLimit("write");
+
 export const miners = new Hono<AppEnv>()
   .use(work)
-  .post("/register", async (c) => {
+  .post("/register", writes, async (c) => {
     const miner = await registerMiner(c.var.principal, await readJson(c), c.var.requestId);
     return c.json({ miner_id: miner.id, ...minerView(miner) }, 201);
   })
-  .get("/", async (c) => c.json(await listMiners(c.var.principal, c.req.query())))
-  .post("/heartbeat", async (c) =>
+  .get("/", rateLimit("read"), async (c) => c.json(await listMiners(c.var.principal, c.req.query())))
+  .post("/heartbeat", writes, async (c) =>
     c.json(await heartbeat(c.var.principal, c.req.header("x-miner-id"), await readJson(c))),
   )
-  .post("/poll", async (c) => {
+  .post("/poll", rateLimit("poll"), async (c) => {
     const result = await poll(c.var.principal, c.req.header("x-miner-id"), await readJson(c));
     if (result.jobs.length > 0) return c.json({ jobs: result.jobs });
     const ms = result.retryAfterMs ?? 1000;
@@ -109,15 +112,15 @@ export const miners = new Hono<AppEnv>()
     c.header("Retry-After", String(Math.ceil(ms / 1000)));
     return c.body(null, 204);
   })
-  .post("/drain", async (c) => c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))))
-  .post("/:job_id/start", async (c) =>
+  .post("/drain", writes, async (c) => c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))))
+  .post("/:job_id/start", writes, async (c) =>
     c.json(
       jobView(
         await startJob(c.var.principal, c.req.header("x-miner-id"), c.req.param("job_id"), await readJson(c)),
       ),
     ),
   )
-  .post("/:job_id/progress", async (c) =>
+  .post("/:job_id/progress", writes, async (c) =>
     c.json(
       jobView(
         await reportProgress(
@@ -129,7 +132,7 @@ export const miners = new Hono<AppEnv>()
       ),
     ),
   )
-  .post("/:job_id/result", async (c) =>
+  .post("/:job_id/result", writes, async (c) =>
     c.json(
       jobView(
         await completeJob(
@@ -141,7 +144,7 @@ export const miners = new Hono<AppEnv>()
       ),
     ),
   )
-  .post("/:job_id/fail", async (c) =>
+  .post("/:job_id/fail", writes, async (c) =>
     c.json(
       jobView(
         await failJob(c.var.principal, c.req.header("x-miner-id"), c.req.param("job_id"), await readJson(c)),
