@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor } from "../db/cursor.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
 import { shardOf } from "../db/shard.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import type { Capabilities } from "../matching/constraints.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
@@ -160,6 +160,16 @@ export async function registerMiner(
   input: unknown,
   correlationId?: string,
 ): Promise<Miner> {
+  try {
+    return await upsertMiner(principal, input, correlationId);
+  } catch (err) {
+    if ((err as Error).name === "TransactionCanceledException")
+      throw new ForbiddenError("this miner is banned");
+    throw err;
+  }
+}
+
+async function upsertMiner(principal: Principal, input: unknown, correlationId?: string): Promise<Miner> {
   const body = parse(RegisterInput, input, "body");
   const issues = body.services.flatMap((s, i) =>
     findService(s) ? [] : [{ path: `body.services.${i}`, message: `unknown service '${s}'` }],
@@ -260,22 +270,28 @@ export async function getMiner(
 export async function touchMiner(miner: Miner, status: MinerStatus): Promise<Miner> {
   const now = new Date().toISOString();
   const sk = statusKeys(miner.id, status, now);
-  await ddb().send(
-    new UpdateCommand({
-      TableName: config.tableName,
-      Key: keys.miner(miner.id),
-      UpdateExpression: "SET #s = :s, lastHeartbeatAt = :now, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
-      ConditionExpression: "accountId = :acct",
-      ExpressionAttributeNames: { "#s": "status" },
-      ExpressionAttributeValues: {
-        ":s": status,
-        ":now": now,
-        ":pk": sk.GSI2PK,
-        ":sk": sk.GSI2SK,
-        ":acct": miner.accountId,
-      },
-    }),
-  );
+  await ddb()
+    .send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: keys.miner(miner.id),
+        UpdateExpression: "SET #s = :s, lastHeartbeatAt = :now, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
+        ConditionExpression: "accountId = :acct AND (attribute_not_exists(banned) OR banned = :false)",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: {
+          ":s": status,
+          ":now": now,
+          ":pk": sk.GSI2PK,
+          ":sk": sk.GSI2SK,
+          ":acct": miner.accountId,
+          ":false": false,
+        },
+      }),
+    )
+    .catch((err: Error) => {
+      if (err.name === "ConditionalCheckFailedException") throw new ForbiddenError("this miner is banned");
+      throw err;
+    });
   return { ...miner, status, lastHeartbeatAt: now };
 }
 

@@ -1,24 +1,29 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { markReady, servicesBecomingReady } from "../../core/jobs/queue-summary.ts";
+import { countEvents } from "../../core/metrics/metrics.ts";
 import { EventBridgePublisher, type Publisher } from "../../events/publisher.ts";
 import { imageOf } from "./image.ts";
 import { makeRelayHandler } from "./relay.ts";
 
 /**
- * The table's one stream consumer: keeps the queue summary (which service queues have claimable jobs) and relays
- * outbox items to the bus. Marking first means a retried batch re-marks, which is harmless.
+ * The table's one stream consumer: counts events per minute (admin stats), keeps the queue summary (which service
+ * queues have claimable jobs) and relays outbox items to the bus. A retried batch re-marks (harmless) and recounts
+ * (the counters are approximate by design).
  */
 export function makeStreamHandler(publisher: Publisher) {
   const relay = makeRelayHandler(publisher);
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    await markReady(
-      servicesBecomingReady(
-        event.Records.map((r) => ({
-          oldImage: imageOf(r.dynamodb?.OldImage),
-          newImage: imageOf(r.dynamodb?.NewImage),
-        })),
-      ),
+    const images = event.Records.map((r) => ({
+      eventName: r.eventName,
+      oldImage: imageOf(r.dynamodb?.OldImage),
+      newImage: imageOf(r.dynamodb?.NewImage),
+    }));
+    await countEvents(
+      images
+        .filter((i) => i.eventName === "INSERT" && i.newImage?.entity === "event")
+        .map((i) => ({ type: String(i.newImage?.type), occurredAt: String(i.newImage?.occurredAt) })),
     );
+    await markReady(servicesBecomingReady(images));
     return relay(event);
   };
 }

@@ -1,0 +1,125 @@
+import { hostname } from "node:os";
+import { type Command, csv, list, num, printFields, printJson, str, UsageError } from "../command.ts";
+import { type Gpu, jsonLogger, runMiner } from "../miner/agent.ts";
+
+/** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
+export function parseGpu(raw: string): Gpu {
+  const parts = raw.split(":");
+  const count = parts.length >= 3 && /^\d+$/.test(parts.at(-1) ?? "") ? Number(parts.pop()) : undefined;
+  const vram = parts.pop() ?? "";
+  const model = parts.join(":").trim();
+  if (!model || !/^\d+$/.test(vram)) {
+    throw new UsageError(`--gpu '${raw}' must look like MODEL:VRAM_MB[:COUNT], e.g. "RTX 4090:24576"`);
+  }
+  return { model, vram_mb: Number(vram), ...(count !== undefined ? { count } : {}) };
+}
+
+/** `service=N` pairs into a price map. */
+export function parsePrices(raw: string[]): Record<string, number> {
+  const prices: Record<string, number> = {};
+  for (const p of raw) {
+    const m = /^([^=]+)=(\d+)$/.exec(p);
+    if (!m?.[1] || !m[2])
+      throw new UsageError(`--price '${p}' must look like SERVICE=N (micro-credits per unit)`);
+    prices[m[1].trim()] = Number(m[2]);
+  }
+  return prices;
+}
+
+const defaultName = () =>
+  hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 100) || "miner";
+
+const run: Command = {
+  name: "miner run",
+  summary: "Run the reference miner agent (miner key): register, poll, execute, heartbeat, drain on Ctrl-C",
+  details: [
+    "Registers under --name (re-registering a name updates that miner), then long-polls for work and runs up to",
+    "--concurrency jobs at once. A heartbeat every heartbeat_interval_seconds (the coordinator's) renews the leases",
+    "of the jobs it holds; a job the coordinator names to stop (cancelled, timed out, lease lost) is aborted and",
+    "its result never sent. Ctrl-C or SIGTERM drains: no new work, in-flight jobs finish, exit 0; a second signal",
+    "exits at once (130). Logs are JSON lines on stderr; the summary goes to stdout when the agent stops.",
+    "",
+    "Built-in executor: echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
+    "reports that failure). Jobs of other services fail with unsupported_service (see cli/miner/executors.ts).",
+  ].join("\n"),
+  auth: true,
+  options: {
+    name: { type: "string", value: "N", description: "Miner name (default: this host's name)" },
+    services: { type: "string", value: "A,B", description: "Services to run (default: echo)" },
+    concurrency: { type: "string", value: "N", description: "Jobs at once, 1-64 (default 1)" },
+    region: { type: "string", value: "R", description: "Region, e.g. eu-west (jobs can require it)" },
+    gpu: {
+      type: "string",
+      multiple: true,
+      value: "MODEL:MB",
+      description: 'A GPU, e.g. "RTX 4090:24576"; repeat',
+    },
+    price: {
+      type: "string",
+      multiple: true,
+      value: "SVC=N",
+      description: "Unit price for a service; repeat",
+    },
+    "cuda-version": { type: "string", value: "V", description: "CUDA version, e.g. 12.4" },
+    models: { type: "string", value: "A,B", description: "Models this miner has loaded" },
+    pool: { type: "string", value: "P", description: "Join a private pool" },
+    once: { type: "boolean", description: "Poll once, run what it brings, then drain and exit" },
+    "max-jobs": { type: "string", value: "N", description: "Exit (after draining) once N jobs were claimed" },
+    "wait-seconds": { type: "string", value: "S", description: "Long-poll wait, 0-20 (default 20)" },
+    verbose: { type: "boolean", short: "v", description: "Also log polls, progress and heartbeats" },
+  },
+  examples: [
+    "coord miner run --name rig-1 --services echo --concurrency 4 --region eu-west",
+    'coord miner run --name rig-2 --services echo --gpu "RTX 4090:24576" --price echo=50 --once',
+  ],
+  async run(ctx) {
+    const controller = new AbortController();
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        ctx.io.stderr(`${sig} again: exiting without finishing in-flight jobs\n`);
+        process.exit(130);
+      }
+      ctx.io.stderr(`${sig}: draining (finishing in-flight jobs; ${sig} again to exit now)\n`);
+      controller.abort();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      const maxJobs = num(ctx.opts, "max-jobs");
+      if (maxJobs !== undefined && (!Number.isInteger(maxJobs) || maxJobs < 1))
+        throw new UsageError("--max-jobs must be a whole number of at least 1");
+      const models = str(ctx.opts, "models");
+      const summary = await runMiner({
+        url: ctx.url,
+        key: ctx.key ?? "",
+        name: str(ctx.opts, "name") ?? defaultName(),
+        services: csv(str(ctx.opts, "services") ?? "echo"),
+        concurrency: num(ctx.opts, "concurrency", "body.concurrency"),
+        region: str(ctx.opts, "region"),
+        gpus: list(ctx.opts, "gpu").map(parseGpu),
+        prices: parsePrices(list(ctx.opts, "price")),
+        registration: {
+          ...(str(ctx.opts, "cuda-version") ? { cuda_version: str(ctx.opts, "cuda-version") } : {}),
+          ...(models ? { models: csv(models) } : {}),
+          ...(str(ctx.opts, "pool") ? { pool: str(ctx.opts, "pool") } : {}),
+        },
+        once: ctx.opts.once === true,
+        maxJobs,
+        waitSeconds: num(ctx.opts, "wait-seconds", "body.wait_seconds"),
+        signal: controller.signal,
+        log: jsonLogger(ctx.opts.verbose === true ? "debug" : "info", (line) => ctx.io.stderr(line)),
+      });
+      if (ctx.json) printJson(ctx.io, summary);
+      else printFields(ctx.io, { ...summary });
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  },
+};
+
+export const minerCommands: Command[] = [run];

@@ -1,0 +1,88 @@
+/**
+ * Executors: the code that actually runs a job of one service on this machine. The reference miner ships one,
+ * `echo` (no GPU needed). Real GPU executors (whisper, stable-diffusion, llm, ffmpeg, blender...) plug in here:
+ * write a function of type `Executor` and pass it to `runMiner({ executors: { ...defaultExecutors, whisper } })`.
+ *
+ * The contract:
+ * - resolve with the job's output (JSON, at most 256 KB inline);
+ * - throw `JobFailure` to report a failure with a stable code (retryable or not);
+ * - watch `ctx.signal`: when it aborts (the client cancelled, the lease moved on, the timeout passed) stop work
+ *   promptly and throw (any error will do; the agent sends neither a result nor a failure for an aborted job);
+ * - call `ctx.progress(fraction, message)` from time to time: it renews the lease and shows up on the job.
+ */
+
+export interface ExecutionContext {
+  jobId: string;
+  service: string;
+  input: unknown;
+  attempt: number;
+  /** Aborts when the coordinator says to stop this job. */
+  signal: AbortSignal;
+  /** Reports progress (0..1). Never throws; a stale claim aborts `signal` instead. */
+  progress(fraction: number, message?: string): Promise<void>;
+  log(event: string, fields?: Record<string, unknown>): void;
+}
+
+export type Executor = (ctx: ExecutionContext) => Promise<unknown>;
+
+/** A failure the executor reports to the coordinator: `POST /v1/miners/{job_id}/fail`. */
+export class JobFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable = false,
+  ) {
+    super(message);
+    this.name = "JobFailure";
+  }
+}
+
+/** Sleeps `ms`, rejecting with the signal's reason if it aborts first. */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/**
+ * `echo`: output = input. `input.sleep_ms` waits that long first (progress every second); `input.fail`
+ * ({code, message, retryable?}) reports that failure instead of a result.
+ */
+export const echo: Executor = async (ctx) => {
+  const input = isRecord(ctx.input) ? ctx.input : {};
+  const sleepMs = typeof input.sleep_ms === "number" && input.sleep_ms > 0 ? input.sleep_ms : 0;
+  const started = Date.now();
+  while (Date.now() - started < sleepMs) {
+    const left = sleepMs - (Date.now() - started);
+    await abortableSleep(Math.min(1000, left), ctx.signal);
+    const done = Math.min(1, (Date.now() - started) / sleepMs);
+    if (done < 1)
+      await ctx.progress(Number(done.toFixed(3)), `slept ${Date.now() - started} of ${sleepMs} ms`);
+  }
+  ctx.signal.throwIfAborted();
+  if (isRecord(input.fail)) {
+    const f = input.fail;
+    throw new JobFailure(
+      typeof f.code === "string" ? f.code : "echo_failure",
+      typeof f.message === "string" ? f.message : "echo was asked to fail",
+      f.retryable === true,
+    );
+  }
+  return ctx.input;
+};
+
+/** The executors the reference miner runs out of the box. */
+export const defaultExecutors: Readonly<Record<string, Executor>> = { echo };

@@ -1,0 +1,389 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import type { IO } from "../cli/command.ts";
+import { main } from "../cli/main.ts";
+import { type Logger, type MinerOptions, type MinerSummary, runMiner } from "../cli/miner/agent.ts";
+import { api, createAccount, eventually, fundedClient, stack } from "./fixture.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** Each test works in its own region, so parallel tests never claim each other's jobs. */
+const isolated = () => {
+  const region = `t-${Math.random().toString(36).slice(2, 10)}`;
+  return { region, constraints: { regions: [region] } };
+};
+
+interface LogLine {
+  level: string;
+  event: string;
+  [k: string]: unknown;
+}
+
+/** The reference miner in-process, its logs collected. */
+function startAgent(opts: Partial<MinerOptions> & { key: string; region: string }) {
+  const controller = new AbortController();
+  const logs: LogLine[] = [];
+  const log: Logger = (level, event, fields = {}) => logs.push({ level, event, ...fields });
+  const done: Promise<MinerSummary> = runMiner({
+    url: stack.url,
+    name: `ref-${Math.random().toString(36).slice(2, 10)}`,
+    services: ["echo"],
+    signal: controller.signal,
+    log,
+    ...opts,
+  });
+  const saw = (event: string, jobId?: string) =>
+    logs.some((l) => l.event === event && (jobId === undefined || l.job_id === jobId));
+  return { controller, logs, done, saw };
+}
+
+type Job = { id: string; status: string; error?: { code: string } | null; version?: number };
+
+async function submit(client: { key: string }, body: Record<string, unknown>) {
+  const res = await api<Job>("POST", "/v1/jobs", { key: client.key, body: { service: "echo", ...body } });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+async function untilStatus(client: { key: string }, id: string, status: string, timeoutMs = 15_000) {
+  return eventually(async () => {
+    const res = await api<Job>("GET", `/v1/jobs/${id}?wait=1`, { key: client.key });
+    return res.body.status === status ? res.body : undefined;
+  }, timeoutMs);
+}
+
+/** `coord <args>` as a child process, the way a user runs it. */
+function coord(
+  args: string[],
+  env: Record<string, string> = {},
+  onStderr?: (text: string, child: ReturnType<typeof spawn>) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "cli/coord.ts", ...args], {
+      cwd: root,
+      env: { ...process.env, COORD_URL: stack.url, COORD_API_KEY: "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr?.on("data", (d) => {
+      stderr += d;
+      onStderr?.(stderr, child);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `coord <args>` in-process, output captured (for help and argument errors: no process start-up cost). */
+async function coordInProcess(args: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const io: IO = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: { COORD_URL: stack.url },
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+describe("the reference miner", () => {
+  it("the reference miner completes an echo job end to end", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const minerAccount = await createAccount("miner");
+    const agent = startAgent({ key: minerAccount.key, region, prices: { echo: 11 } });
+
+    const input = { hello: "world", nested: { n: [1, 2, 3] }, sleep_ms: 1200 };
+    const job = await submit(client, { input, constraints });
+    const follow = coord(["jobs", "events", job.id, "--follow", "--json"], { COORD_API_KEY: client.key });
+    await untilStatus(client, job.id, "completed");
+    const followed = await follow;
+    expect(followed.code, followed.stderr).toBe(0);
+    const streamed = followed.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).type);
+    expect(streamed.at(-1)).toBe("job.completed.v1");
+
+    const result = await api<{ output: unknown; price: number }>("GET", `/v1/jobs/${job.id}/result`, {
+      key: client.key,
+    });
+    expect(result.body.output).toEqual(input);
+    expect(result.body.price).toBe(11);
+    const events = await api<{ events: { type: string }[] }>("GET", `/v1/jobs/${job.id}/events`, {
+      key: client.key,
+    });
+    expect(events.body.events.map((e) => e.type)).toEqual([
+      "job.submitted.v1",
+      "job.assigned.v1",
+      "job.started.v1",
+      "job.progress.v1",
+      "job.completed.v1",
+    ]);
+
+    agent.controller.abort();
+    const summary = await agent.done;
+    expect(summary).toMatchObject({ claimed: 1, completed: 1, failed: 0, abandoned: 0, drained: true });
+    expect(agent.saw("miner.drained")).toBe(true);
+    const miners = await api<{ miners: { id: string; status: string }[] }>("GET", "/v1/miners", {
+      key: minerAccount.key,
+    });
+    expect(miners.body.miners.find((m) => m.id === summary.miner_id)?.status).toBe("draining");
+  });
+
+  it("a job cancelled while the reference miner runs it is abandoned", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const minerAccount = await createAccount("miner");
+    const agent = startAgent({ key: minerAccount.key, region });
+
+    const job = await submit(client, { input: { sleep_ms: 5000 }, constraints });
+    await untilStatus(client, job.id, "running");
+    const runningSince = Date.now();
+    const cancelled = await api<Job>("POST", `/v1/jobs/${job.id}/cancel`, { key: client.key });
+    expect(cancelled.body.status).toBe("cancelled");
+
+    // The next heartbeat (every second in tests) names the claim token; the agent aborts the job.
+    await eventually(async () => agent.saw("job.abandoned", job.id), 5000);
+    expect(agent.logs.find((l) => l.event === "job.stop" && l.job_id === job.id)?.reason).toBe("cancelled");
+    expect(Date.now() - runningSince).toBeLessThan(4500);
+
+    // Past the time the echo would have finished: no result was posted, the job stays cancelled.
+    await new Promise((r) => setTimeout(r, Math.max(0, 5500 - (Date.now() - runningSince))));
+    const after = await api<Job>("GET", `/v1/jobs/${job.id}`, { key: client.key });
+    expect(after.body.status).toBe("cancelled");
+    const events = await api<{ events: { type: string }[] }>("GET", `/v1/jobs/${job.id}/events`, {
+      key: client.key,
+    });
+    expect(events.body.events.map((e) => e.type)).not.toContain("job.completed.v1");
+    expect(agent.saw("job.completed", job.id)).toBe(false);
+
+    agent.controller.abort();
+    expect(await agent.done).toMatchObject({ claimed: 1, completed: 0, abandoned: 1, drained: true });
+  });
+
+  it("input.fail makes the reference miner report that failure", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const minerAccount = await createAccount("miner");
+    const agent = startAgent({ key: minerAccount.key, region });
+
+    const job = await submit(client, {
+      input: { fail: { code: "oom", message: "out of memory", retryable: false } },
+      constraints,
+    });
+    const failed = await untilStatus(client, job.id, "failed");
+    expect(failed.error).toMatchObject({ code: "oom", message: "out of memory", retryable: false });
+
+    agent.controller.abort();
+    expect(await agent.done).toMatchObject({ claimed: 1, failed: 1, completed: 0 });
+  });
+
+  it("the reference miner runs jobs concurrently, never more than its concurrency", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const jobs = await Promise.all(
+      Array.from({ length: 3 }, (_, i) => submit(client, { input: { i, sleep_ms: 1500 }, constraints })),
+    );
+    const minerAccount = await createAccount("miner");
+    const agent = startAgent({ key: minerAccount.key, region, concurrency: 2 });
+    for (const job of jobs) await untilStatus(client, job.id, "completed", 20_000);
+
+    let held = 0;
+    let most = 0;
+    for (const l of agent.logs) {
+      if (l.event === "job.claimed") most = Math.max(most, ++held);
+      if (l.event === "job.completed") held--;
+    }
+    expect(most).toBe(2);
+    agent.controller.abort();
+    expect(await agent.done).toMatchObject({ claimed: 3, completed: 3 });
+  });
+
+  it("with max_jobs the reference miner stops by itself once its jobs are done", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const minerAccount = await createAccount("miner");
+    const job = await submit(client, { input: { one: 1 }, constraints });
+    const summary = await startAgent({ key: minerAccount.key, region, maxJobs: 1 }).done;
+    expect(summary).toMatchObject({ claimed: 1, completed: 1, drained: true });
+    await untilStatus(client, job.id, "completed");
+  });
+
+  it("coord miner run drains and exits 0 on SIGTERM, finishing the job it holds", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const minerAccount = await createAccount("miner");
+    let job: Job | undefined;
+    let signalled = false;
+    const run = coord(
+      ["miner", "run", "--name", `cli-${region}`, "--services", "echo", "--region", region, "--json"],
+      { COORD_API_KEY: minerAccount.key },
+      (stderr, child) => {
+        if (!job && stderr.includes('"event":"miner.registered"')) {
+          job = {} as Job;
+          void submit(client, { input: { sleep_ms: 1500 }, constraints }).then((j) =>
+            Object.assign(job as Job, j),
+          );
+        }
+        if (!signalled && stderr.includes('"event":"job.claimed"')) {
+          signalled = true;
+          child.kill("SIGTERM");
+        }
+      },
+    );
+    const out = await run;
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr).toContain('"event":"miner.drained"');
+    expect(JSON.parse(out.stdout)).toMatchObject({ claimed: 1, completed: 1, drained: true });
+    const done = await api<Job>("GET", `/v1/jobs/${job?.id}`, { key: client.key });
+    expect(done.body.status).toBe("completed");
+  });
+});
+
+describe("the coord command", () => {
+  it("coord jobs submit prints the job as JSON", async () => {
+    const { constraints } = isolated();
+    const client = await fundedClient();
+    const out = await coord(
+      [
+        "jobs",
+        "submit",
+        "echo",
+        "--input",
+        '{"hello":"cli"}',
+        "--priority",
+        "7",
+        "--constraints",
+        JSON.stringify(constraints),
+        "--json",
+      ],
+      { COORD_API_KEY: client.key },
+    );
+    expect(out.code, out.stderr).toBe(0);
+    const job = JSON.parse(out.stdout);
+    expect(job).toMatchObject({ status: "queued", service: "echo", priority: 7, constraints });
+    expect(job.id).toMatch(/^job_/);
+
+    const got = await coord(["jobs", "get", job.id, "--json", "--key", client.key]);
+    expect(JSON.parse(got.stdout)).toMatchObject({ id: job.id, status: "queued" });
+    const cancelled = await coord(["jobs", "cancel", job.id, "--json", "--key", client.key]);
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({ id: job.id, status: "cancelled" });
+    const result = await coord(["jobs", "result", job.id, "--key", client.key]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("cancelled");
+  });
+
+  it("a CLI error names the field", async () => {
+    const client = await fundedClient();
+    const out = await coord(["jobs", "submit", "echo", "--input", "{}", "--priority", "42"], {
+      COORD_API_KEY: client.key,
+    });
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain("body.priority");
+    expect(out.stdout).toBe("");
+
+    const notNumber = await coord(["jobs", "submit", "echo", "--priority", "high"], {
+      COORD_API_KEY: client.key,
+    });
+    expect(notNumber.code).toBe(1);
+    expect(notNumber.stderr).toContain("--priority");
+    expect(notNumber.stderr).toContain("body.priority");
+  });
+
+  it("coord jobs list --all follows cursors and reports progress on stderr", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await submit(client, { input: { i }, constraints })).id);
+    const out = await coord(["jobs", "list", "--limit", "1", "--all", "--json"], {
+      COORD_API_KEY: client.key,
+    });
+    expect(out.code, out.stderr).toBe(0);
+    const body = JSON.parse(out.stdout);
+    expect(body.jobs.map((j: Job) => j.id).sort()).toEqual(ids.sort());
+    expect(body.next_cursor).toBeNull();
+    expect(out.stderr).toContain("following the cursor");
+
+    const table = await coord(["jobs", "list", "--status", "queued"], { COORD_API_KEY: client.key });
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+SERVICE/);
+    expect(table.stdout).toContain(ids[0]);
+  });
+
+  it("coord admin creates an account, mints its key and credits it; coord account shows the balance", async () => {
+    const admin = { COORD_API_KEY: stack.adminKey };
+    const created = await coord(
+      ["admin", "accounts", "create", "--name", "cli-co", "--kind", "client", "--json"],
+      admin,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const account = JSON.parse(created.stdout);
+    expect(account).toMatchObject({ name: "cli-co", kind: "client" });
+
+    const minted = await coord(["admin", "keys", "create", account.id, "--json"], admin);
+    expect(minted.code, minted.stderr).toBe(0);
+    const { key } = JSON.parse(minted.stdout);
+    expect(key).toMatch(/^ck_/);
+
+    const credited = await coord(
+      ["admin", "adjust", account.id, "--amount", "5000", "--reason", "cli test", "--json"],
+      admin,
+    );
+    expect(credited.code, credited.stderr).toBe(0);
+
+    const balance = await coord(["account", "--json"], { COORD_API_KEY: key });
+    expect(JSON.parse(balance.stdout).balance).toEqual({ available: 5000, held: 0 });
+    const ledger = await coord(["account", "ledger", "--json"], { COORD_API_KEY: key });
+    expect(JSON.parse(ledger.stdout).items[0]).toMatchObject({ kind: "adjustment", delta_available: 5000 });
+    const human = await coord(["account"], { COORD_API_KEY: key });
+    expect(human.stdout).toMatch(/available\s+5000/);
+  });
+
+  it("coord services lists the registry and shows a service", async () => {
+    const listed = await coordInProcess(["services", "list", "--json"]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout).items.map((s: { id: string }) => s.id)).toContain("echo");
+    const shown = await coordInProcess(["services", "show", "echo", "--json"]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: "echo", category: "test" });
+    const missing = await coordInProcess(["services", "show", "no-such-service"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("not_found");
+  });
+
+  it("coord help lists every command and each command has its own help", async () => {
+    const help = await coordInProcess(["help"]);
+    expect(help.code).toBe(0);
+    for (const cmd of ["start", "jobs submit", "jobs list", "services show", "account ledger", "miner run"]) {
+      expect(help.stdout).toContain(`coord ${cmd}`);
+    }
+    expect(help.stdout).not.toContain("receipts");
+    const sub = await coordInProcess(["jobs", "submit", "--help"]);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toContain("--idempotency-key");
+    expect(sub.stdout).toContain("Examples:");
+    expect((await coordInProcess(["help", "admin", "adjust"])).stdout).toContain("--amount");
+  });
+
+  it("coord refuses unknown commands, foreign options and a missing key", async () => {
+    const unknown = await coordInProcess(["jobs", "frobnicate"]);
+    expect(unknown.code).toBe(1);
+    const foreign = await coordInProcess(["jobs", "get", "job_x", "--priority", "3", "--key", "ck_x"]);
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toContain("takes no --priority");
+    const keyless = await coordInProcess(["jobs", "list"]);
+    expect(keyless.code).toBe(1);
+    expect(keyless.stderr).toContain("COORD_API_KEY");
+    const missingArg = await coordInProcess(["jobs", "get", "--key", "ck_x"]);
+    expect(missingArg.stderr).toContain("missing <job_id>");
+  });
+});
