@@ -14,10 +14,10 @@ import {
 } from "../../../core/jobs/report.ts";
 import { listMiners, minerView, RegisterInput, registerMiner } from "../../../core/miners/miners.ts";
 import { requireAuth } from "../auth.ts";
-import { rateLimit } from "../ratelimit.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
 import { documented } from "../openapi.ts";
+import { rateLimit } from "../ratelimit.ts";
 
 const work = requireAuth({ kinds: ["miner"], scope: "miners:work" });
 
@@ -94,6 +94,9 @@ documented({
 
 const writes = rateLimit("write");
 
+/** A miner's reports on a job it holds: each takes the claim token and answers with the job. */
+const REPORTS = { start: startJob, progress: reportProgress, result: completeJob, fail: failJob } as const;
+
 export const miners = new Hono<AppEnv>()
   .use(work)
   .post("/register", writes, async (c) => {
@@ -113,41 +116,13 @@ export const miners = new Hono<AppEnv>()
     return c.body(null, 204);
   })
   .post("/drain", writes, async (c) => c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))))
-  .post("/:job_id/start", writes, async (c) =>
-    c.json(
-      jobView(
-        await startJob(c.var.principal, c.req.header("x-miner-id"), c.req.param("job_id"), await readJson(c)),
-      ),
-    ),
-  )
-  .post("/:job_id/progress", writes, async (c) =>
-    c.json(
-      jobView(
-        await reportProgress(
-          c.var.principal,
-          c.req.header("x-miner-id"),
-          c.req.param("job_id"),
-          await readJson(c),
-        ),
-      ),
-    ),
-  )
-  .post("/:job_id/result", writes, async (c) =>
-    c.json(
-      jobView(
-        await completeJob(
-          c.var.principal,
-          c.req.header("x-miner-id"),
-          c.req.param("job_id"),
-          await readJson(c),
-        ),
-      ),
-    ),
-  )
-  .post("/:job_id/fail", writes, async (c) =>
-    c.json(
-      jobView(
-        await failJob(c.var.principal, c.req.header("x-miner-id"), c.req.param("job_id"), await readJson(c)),
-      ),
-    ),
-  );
+  .post("/:job_id/:action{start|progress|result|fail}", writes, async (c) => {
+    const report = REPORTS[c.req.param("action") as keyof typeof REPORTS];
+    const job = await report(
+      c.var.principal,
+      c.req.header("x-miner-id"),
+      c.req.param("job_id"),
+      await readJson(c),
+    );
+    return c.json(jobView(job));
+  });
