@@ -30,6 +30,13 @@ export const config = {
   get heartbeatSeconds() {
     return int("COORD_HEARTBEAT_SECONDS", 10);
   },
+  /**
+   * The longest any request may wait (`Prefer: wait`, `?wait`, miner long-polls). Locally 60 s; on AWS the stack
+   * sets 25 s, under API Gateway's 30 s integration limit.
+   */
+  get maxWaitSeconds() {
+    return int("COORD_MAX_WAIT_SECONDS", 60);
+  },
   /** How long outbox/event items are kept (they double as job event history). */
   get eventRetentionDays() {
     return int("COORD_EVENT_RETENTION_DAYS", 30);

@@ -23,6 +23,8 @@ export function createApi(context: FunctionContext) {
     // CPU scales with memory on Lambda: 1 GB keeps p99 latency and cold starts low for the request path.
     memory: "1024 MB",
     timeout: API_TIMEOUT,
+    // Every wait the app offers (Prefer: wait, ?wait, miner long-polls) is clamped below the gateway's 30 s.
+    environment: { COORD_MAX_WAIT_SECONDS: "25" },
   });
   const api = new sst.aws.ApiGatewayV2("Api", {
     // CORS, if ever wanted, belongs to the Hono app so that the local stack and AWS behave the same.

@@ -38,7 +38,11 @@ export function accountView(a: Account) {
     id: a.id,
     name: a.name,
     kind: a.kind,
+    // DESIGN's contract: `available` and `held` (micro-credits) at the top level; `balance` groups them too.
+    available: a.available,
+    held: a.held,
     balance: { available: a.available, held: a.held },
+    currency: "micro-credits",
     created_at: a.createdAt,
   };
 }

@@ -231,7 +231,7 @@ export async function poll(
   if (miner.status !== "online" || miner.banned) return idle;
   const free = Math.min(miner.concurrency - miner.active, body.max_jobs ?? Number.POSITIVE_INFINITY);
   if (free <= 0) return { jobs: [], retryAfterMs: 1000 };
-  const deadline = Date.now() + body.wait_seconds * 1000;
+  const deadline = Date.now() + Math.min(body.wait_seconds, config.maxWaitSeconds) * 1000;
   for (;;) {
     const claimed = await claimSome(miner, free);
     if (claimed.length > 0) return { jobs: await withInputs(claimed) };

@@ -56,13 +56,14 @@ export async function waitForJob(
 }
 
 export function parseWait(raw: string | undefined, path: string): number | undefined {
-  return parse(WaitSeconds, raw, path);
+  const wait = parse(WaitSeconds, raw, path);
+  return wait === undefined ? undefined : Math.min(wait, config.maxWaitSeconds);
 }
 
 /** `Prefer: wait=N` (RFC 7240), up to 60 s. */
 export function preferWait(header: string | undefined): number | undefined {
   const m = header ? /(?:^|[,;\s])wait=(\d+)/i.exec(header) : null;
-  return m ? Math.min(Number(m[1]), 60) : undefined;
+  return m ? Math.min(Number(m[1]), 60, config.maxWaitSeconds) : undefined;
 }
 
 export const ListJobsQuery = v.object({
