@@ -1,0 +1,44 @@
+import * as v from "valibot";
+import { nextDeadline } from "./item.ts";
+import { enforceDeadline } from "./lifecycle.ts";
+import { loadJob } from "./read.ts";
+import { LEASED } from "./statuses.ts";
+
+/**
+ * Job timers: precise deadlines as delayed SQS messages (the cron sweep stays as the backstop). A chain follows one
+ * phase of one attempt: `queue` (waiting for a miner until the queue TTL) or `lease` (held by a miner until the lease
+ * lapses or the execution timeout passes). Each firing either applies the deadline, stops (the job moved on: other
+ * phase or attempt), or asks to fire again at the job's current deadline (a heartbeat renewed the lease).
+ */
+export const Timer = v.object({
+  job_id: v.string(),
+  phase: v.picklist(["queue", "lease"]),
+  attempt: v.number(),
+  due_at: v.string(),
+});
+export type Timer = v.InferOutput<typeof Timer>;
+
+/** The chain a job event starts, if any. */
+export function timerFor(
+  eventType: string,
+  data: { job_id: string; attempt: number },
+): Omit<Timer, "due_at"> | undefined {
+  if (eventType === "job.submitted.v1" || eventType === "job.requeued.v1")
+    return { job_id: data.job_id, phase: "queue", attempt: data.attempt };
+  if (eventType === "job.assigned.v1") return { job_id: data.job_id, phase: "lease", attempt: data.attempt };
+  return undefined;
+}
+
+export type TimerOutcome = { fireAgainAt: string } | { done: string };
+
+/** Fires a timer: applies the job's deadline if it has passed, or says when to look again. */
+export async function fireTimer(timer: Omit<Timer, "due_at">, now = new Date()): Promise<TimerOutcome> {
+  const job = await loadJob(timer.job_id);
+  if (!job || job.attempt !== timer.attempt) return { done: "moved_on" };
+  const inPhase = timer.phase === "queue" ? job.status === "queued" : LEASED.has(job.status);
+  if (!inPhase) return { done: "moved_on" };
+  const due = nextDeadline(job);
+  if (!due) return { done: "no_deadline" };
+  if (due > now.toISOString()) return { fireAgainAt: due };
+  return { done: (await enforceDeadline(job, now)) ?? "changed_meanwhile" };
+}
