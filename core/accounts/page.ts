@@ -1,6 +1,7 @@
 import * as v from "valibot";
-import { decodeCursor, encodeCursor } from "../db/cursor.ts";
-import { ValidationError } from "../errors.ts";
+import { encodeCursor } from "../db/cursor.ts";
+
+export { cursorWithin } from "../db/cursor.ts";
 
 /** `?cursor=&limit=` as it arrives in a query string. */
 export function pageQuery(max = 100) {
@@ -19,27 +20,6 @@ export function pageQuery(max = 100) {
 }
 
 export const PageQuery = v.object(pageQuery());
-
-/**
- * Decodes a cursor and checks that it points into the partition being listed (a cursor crafted for another
- * account's partition is refused, not followed), so that DynamoDB never sees a start key we did not issue.
- */
-export function cursorWithin(
-  cursor: string | undefined,
-  partition: Record<string, string>,
-): Record<string, unknown> | undefined {
-  const key = decodeCursor(cursor);
-  if (!key) return undefined;
-  for (const [name, value] of Object.entries(partition)) {
-    if (key[name] !== value)
-      throw new ValidationError([{ path: "query.cursor", message: "not a cursor for this list" }]);
-  }
-  for (const value of Object.values(key)) {
-    if (typeof value !== "string")
-      throw new ValidationError([{ path: "query.cursor", message: "not a cursor this API issued" }]);
-  }
-  return key;
-}
 
 export interface Page<T> {
   items: T[];

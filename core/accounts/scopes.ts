@@ -20,6 +20,9 @@ export const SCOPES = [
   "webhooks:read",
   "webhooks:write",
   "webhooks:*",
+  "pools:read",
+  "pools:write",
+  "pools:*",
   "admin:*",
 ] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -34,8 +37,10 @@ export const DEFAULT_SCOPES: Record<AccountKind, Scope[]> = {
     "keys:write",
     "webhooks:read",
     "webhooks:write",
+    "pools:read",
+    "pools:write",
   ],
-  miner: ["miners:work", "account:read", "keys:read", "keys:write"],
+  miner: ["miners:work", "account:read", "keys:read", "keys:write", "pools:read", "pools:write"],
   admin: ["admin:*"],
 };
 

@@ -18,3 +18,24 @@ export function decodeCursor(
   }
   throw new ValidationError([{ path, message: "not a cursor this API issued" }]);
 }
+
+/**
+ * Decodes a cursor and checks that it points into the partition being listed (a cursor crafted for another
+ * account's partition is refused, not followed), so that DynamoDB never sees a start key we did not issue.
+ */
+export function cursorWithin(
+  cursor: string | undefined,
+  partition: Record<string, string>,
+): Record<string, unknown> | undefined {
+  const key = decodeCursor(cursor);
+  if (!key) return undefined;
+  for (const [name, value] of Object.entries(partition)) {
+    if (key[name] !== value)
+      throw new ValidationError([{ path: "query.cursor", message: "not a cursor for this list" }]);
+  }
+  for (const value of Object.values(key)) {
+    if (typeof value !== "string")
+      throw new ValidationError([{ path: "query.cursor", message: "not a cursor this API issued" }]);
+  }
+  return key;
+}

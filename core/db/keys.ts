@@ -52,8 +52,33 @@ export const keys = {
     GSI2PK: `MINERS#${status}#${shard}`,
     GSI2SK: sortKey,
   }),
+  /** A private pool (core/pools): name, owner, `acceptsPublic`, member count, version. */
+  pool: (id: string) => ({ PK: `POOL#${id}`, SK: "POOL" }),
+  /** "Is account X in pool P" is one GetItem on this key; the owner has one too (role `owner`). */
+  poolMember: (poolId: string, accountId: string) => ({ PK: `POOL#${poolId}`, SK: `MEMBER#${accountId}` }),
+  /** The pools an account owns or belongs to (GSI1 on membership items), oldest pool first by id. */
+  poolsByAccount: (accountId: string, poolId: string) => ({
+    GSI1PK: `ACCOUNT#${accountId}#POOLS`,
+    GSI1SK: poolId,
+  }),
+  /** The pool's roster of miners (written with the miner's registration), for `accepts_public` fan-out. */
+  poolMiner: (poolId: string, minerId: string) => ({ PK: `POOL#${poolId}`, SK: `MINER#${minerId}` }),
   /** Which service queues may be non-empty: a hint maintained from the stream (see core/jobs/queue-summary.ts). */
   queueSummary: () => ({ PK: "QUEUES", SK: "SUMMARY" }),
+  /** An account's webhook endpoints sit in the account's partition (listed by `begins_with WHEP#`). */
+  webhookEndpoint: (accountId: string, endpointId: string) => ({
+    PK: `ACCOUNT#${accountId}`,
+    SK: `WHEP#${endpointId}`,
+  }),
+  /** The account's default webhook secret (signs per-job `webhook_url` deliveries). */
+  webhookSecret: (accountId: string) => ({ PK: `ACCOUNT#${accountId}`, SK: "WHSECRET" }),
+  /**
+   * One message to one webhook target (an endpoint id, or a job id for a job's `webhook_url`): its delivery log
+   * entry, newest first by message id (`msg_<ulid of the event>`). The key makes a duplicate event one delivery.
+   */
+  webhookDelivery: (targetId: string, messageId: string) => ({ PK: `WHDLV#${targetId}`, SK: messageId }),
+  /** When a job's last progress webhook went out (throttle). */
+  webhookThrottle: (jobId: string) => ({ PK: `WHTHROTTLE#${jobId}`, SK: "THROTTLE" }),
   consumed: (consumer: string, eventId: string) => ({
     PK: `CONSUMED#${consumer}#${eventId}`,
     SK: "CONSUMED",

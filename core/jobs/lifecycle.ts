@@ -6,6 +6,7 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { ConflictError, CoordError } from "../errors.ts";
 import { getMiner, type MinerStatus, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
+import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { parse } from "../validate.ts";
 import { releaseSlot } from "./claim.ts";
 import { deadlineShards, jobItem } from "./item.ts";
@@ -53,6 +54,8 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
   }
   const now = new Date();
   const ttlMs = job.ttlSeconds * 1000;
+  // A pool job goes back to its pool only while the account still belongs to it (as at submit).
+  const poolCheck = job.constraints.pool ? [await poolAccessForJob(job.accountId, job.constraints.pool)] : [];
   try {
     const next = await applyTransition(job, "retry", {
       changes: {
@@ -67,7 +70,7 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
         queueDeadline: new Date(now.getTime() + ttlMs).toISOString(),
         readyAt: now.toISOString(),
       },
-      with: holdItems(job, now),
+      with: [...holdItems(job, now), ...poolCheck],
       event: { priority: job.priority, max_price: job.maxPrice },
       correlationId,
       at: now,
@@ -76,6 +79,13 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
   } catch (err) {
     if (err instanceof TransactionRefused && err.failedAt(1)) {
       throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${job.maxPrice}`);
+    }
+    if (
+      err instanceof TransactionRefused &&
+      poolCheck.length &&
+      err.reasons.at(-2) === "ConditionalCheckFailed"
+    ) {
+      throw poolRefused();
     }
     throw err;
   }

@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
-import { decodeCursor, encodeCursor } from "../db/cursor.ts";
+import { cursorWithin, encodeCursor } from "../db/cursor.ts";
 import { keys, seqKey } from "../db/keys.ts";
 import { CoordError, NotFoundError } from "../errors.ts";
 import { parse } from "../validate.ts";
@@ -90,7 +90,7 @@ export async function listJobs(principal: Principal, query: unknown) {
   }
   const limit = Number(q.limit);
   const items: Job[] = [];
-  let start = decodeCursor(q.cursor);
+  let start = cursorWithin(q.cursor, { GSI2PK: values[":pk"] as string });
   // With a filter a page may come back short; keep reading until it is full or the index is exhausted.
   do {
     const out = await ddb().send(

@@ -63,10 +63,13 @@ async function heldJob(
   const job = await loadJob(jobId);
   if (!job) throw new NotFoundError("job");
   if (job.claimToken !== token || job.minerId !== miner.id) {
-    throw new CoordError("stale_claim", "this claim token no longer holds the job", {
-      job_status: job.status,
-      attempt: job.attempt,
-    });
+    // How the job moved on is told only to the account whose miner holds it now.
+    const ours = job.minerAccountId === miner.accountId;
+    throw new CoordError(
+      "stale_claim",
+      "this claim token no longer holds the job",
+      ours ? { job_status: job.status, attempt: job.attempt } : {},
+    );
   }
   if (isTerminal(job.status))
     throw new ConflictError(`job is already ${job.status}`, { job_status: job.status });

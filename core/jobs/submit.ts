@@ -10,8 +10,9 @@ import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { CoordError, ValidationError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { postingItems } from "../ledger/ledger.ts";
-import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
+import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
+import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
 import { parse } from "../validate.ts";
 import { jobItem } from "./item.ts";
@@ -115,6 +116,10 @@ export async function submitJob(
   const maxPrice =
     body.max_price ?? def.pricing.default_unit_price * Math.max(1, maxUnits(def, input, timeoutSeconds));
   const constraints = mergeConstraints(defaultConstraints(def, input), body.constraints);
+  // A job may target a private pool only if its account owns or belongs to it (422 on body.constraints.pool).
+  const poolCheck = constraints.pool
+    ? await poolAccessForJob(principal.accountId, constraints.pool)
+    : undefined;
 
   // Fair share: an account's queued backlog pushes its new jobs back, so one client cannot starve the others.
   const account = await ddb().send(
@@ -181,6 +186,7 @@ export async function submitJob(
       at: now,
     }),
   ];
+  const poolCheckAt = poolCheck ? items.push(poolCheck) - 1 : -1;
   if (idemKey) {
     items.push({
       Put: {
@@ -207,6 +213,7 @@ export async function submitJob(
         const replay = await findReplay(principal.accountId, idemKey, hash as string);
         if (replay) return replay;
       }
+      if (poolCheckAt >= 0 && err.failedAt(poolCheckAt)) throw poolRefused();
       if (err.failedAt(2))
         throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
           max_price: maxPrice,

@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
 import { ddb } from "../db/client.ts";
-import { decodeCursor, encodeCursor } from "../db/cursor.ts";
+import { cursorWithin, encodeCursor } from "../db/cursor.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
 import { CoordError } from "../errors.ts";
@@ -166,7 +166,7 @@ export async function listLedger(accountId: string, limit: number, cursor?: stri
       ExpressionAttributeValues: { ":pk": keys.account(accountId).PK, ":p": "LEDGER#" },
       ScanIndexForward: false,
       Limit: limit,
-      ExclusiveStartKey: decodeCursor(cursor),
+      ExclusiveStartKey: cursorWithin(cursor, { PK: keys.account(accountId).PK }),
     }),
   );
   return {

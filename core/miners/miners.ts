@@ -1,15 +1,17 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
+import { cursorWithin } from "../accounts/page.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
-import { decodeCursor, encodeCursor } from "../db/cursor.ts";
+import { encodeCursor } from "../db/cursor.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
 import { shardOf } from "../db/shard.ts";
-import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import type { Capabilities } from "../matching/constraints.ts";
+import { attachMinerItems, poolForMiner } from "../pools/pools.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
 
@@ -55,8 +57,13 @@ export const RegisterInput = v.object({
     v.pipe(name("region", 50), v.regex(/^[a-z0-9-]+$/, "region is lower-case letters, digits and '-'")),
   ),
   prices: v.optional(v.record(v.string(), v.pipe(v.number(), v.safeInteger(), v.minValue(0))), {}),
+  /** A pool id (`pool_...`) of a pool the miner's account owns (core/pools). */
   pool: v.optional(name("pool", 100)),
-  accepts_public: v.optional(v.boolean(), false),
+  /**
+   * For a pooled miner, `false` opts this miner out of public jobs even when its pool accepts them; it cannot opt in
+   * beyond its pool (`PATCH /v1/pools/{id}` decides). Without a pool a miner takes public jobs regardless.
+   */
+  accepts_public: v.optional(v.boolean()),
   /** Ed25519 public key (PEM or base64 of the raw 32 bytes), to co-sign output hashes. */
   public_key: v.optional(name("public_key", 1000)),
 });
@@ -76,6 +83,10 @@ export const MinerItem = v.object({
   prices: v.record(v.string(), v.number()),
   pool: v.optional(v.string()),
   accepts_public: v.boolean(),
+  /** Registered with `accepts_public: false` in a pool: stays out of public jobs whatever the pool says. */
+  publicOptOut: v.optional(v.boolean()),
+  /** The pool version whose `accepts_public` this item carries (pool changes fan out in order). */
+  poolVersion: v.optional(v.number()),
   public_key: v.optional(v.string()),
   status: v.picklist(MINER_STATUSES),
   banned: v.optional(v.boolean()),
@@ -154,18 +165,29 @@ function checkPublicKey(key: string): void {
   }
 }
 
-/** Registers (or re-registers, by name) a miner of the caller's account. */
+/**
+ * Registers (or re-registers, by name) a miner of the caller's account. A miner that names a `pool` joins it: the
+ * pool must be owned by the caller's account (422 on `body.pool` otherwise), and the miner's `accepts_public` is
+ * the pool's (unless the miner opts out). If the pool changed while we registered, we register again.
+ */
 export async function registerMiner(
   principal: Principal,
   input: unknown,
   correlationId?: string,
 ): Promise<Miner> {
-  try {
-    return await upsertMiner(principal, input, correlationId);
-  } catch (err) {
-    if ((err as Error).name === "TransactionCanceledException")
-      throw new ForbiddenError("this miner is banned");
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await upsertMiner(principal, input, correlationId);
+    } catch (err) {
+      if ((err as Error).name !== "TransactionCanceledException") throw err;
+      const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+      if (reasons[0]?.Code === "ConditionalCheckFailed") throw new ForbiddenError("this miner is banned");
+      // The pool changed (accepts_public, or ownership) between our read and our write: read it again.
+      if (reasons[2]?.Code === "ConditionalCheckFailed" && attempt < 3) continue;
+      if (reasons[2]?.Code === "ConditionalCheckFailed")
+        throw new ConflictError("the pool kept changing; retry");
+      throw err;
+    }
   }
 }
 
@@ -182,6 +204,18 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
   if (body.public_key) checkPublicKey(body.public_key);
 
   const id = minerIdFor(principal.accountId, body.name);
+  const pool = body.pool ? await poolForMiner(principal.accountId, body.pool) : undefined;
+  const previous = await ddb().send(
+    new GetCommand({
+      TableName: config.tableName,
+      Key: keys.miner(id),
+      ConsistentRead: true,
+      ProjectionExpression: "#pool",
+      ExpressionAttributeNames: { "#pool": "pool" },
+    }),
+  );
+  const previousPool = previous.Item?.pool as string | undefined;
+  const publicOptOut = pool ? body.accepts_public === false : undefined;
   const now = new Date().toISOString();
   const prices = Object.fromEntries(
     body.services.map((s) => [s, body.prices[s] ?? findService(s)?.pricing.default_unit_price ?? 0]),
@@ -199,8 +233,11 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
     models: body.models,
     region: body.region,
     prices,
-    pool: body.pool,
-    accepts_public: body.accepts_public,
+    pool: pool?.id,
+    // Without a pool a miner serves public jobs; in a pool, only if the pool opts in and the miner did not opt out.
+    accepts_public: pool ? pool.acceptsPublic && !publicOptOut : true,
+    publicOptOut,
+    poolVersion: pool?.version,
     public_key: body.public_key,
     status: "online" as const,
     lastHeartbeatAt: now,
@@ -242,6 +279,13 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
           correlationId,
           data: { miner_id: id, account_id: principal.accountId, services: fields.services },
         }),
+        // Index 2 on: the pool check (a concurrent pool change fails it) and the pool roster entries.
+        ...attachMinerItems(
+          pool,
+          { id, accountId: principal.accountId, name: body.name, publicOptOut: publicOptOut ?? false },
+          previousPool,
+          now,
+        ),
       ],
     }),
   );
@@ -363,6 +407,7 @@ export const ListMinersQuery = v.object({
 /** The caller's miners, by name, with a cursor. */
 export async function listMiners(principal: Principal, query: unknown) {
   const q = parse(ListMinersQuery, query, "query");
+  const partition = keys.minersByAccount(principal.accountId, "").GSI1PK;
   const out = await ddb().send(
     new QueryCommand({
       TableName: config.tableName,
@@ -370,11 +415,12 @@ export async function listMiners(principal: Principal, query: unknown) {
       KeyConditionExpression: "GSI1PK = :pk",
       ...(q.status ? { FilterExpression: "#s = :s", ExpressionAttributeNames: { "#s": "status" } } : {}),
       ExpressionAttributeValues: {
-        ":pk": keys.minersByAccount(principal.accountId, "").GSI1PK,
+        ":pk": partition,
         ...(q.status ? { ":s": q.status } : {}),
       },
       Limit: Number(q.limit),
-      ExclusiveStartKey: decodeCursor(q.cursor),
+      // A cursor must point into the caller's own partition (422 otherwise), never another account's.
+      ExclusiveStartKey: cursorWithin(q.cursor, { GSI1PK: partition }),
     }),
   );
   return {

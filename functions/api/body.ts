@@ -11,6 +11,11 @@ export async function readJson(c: Context): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new CoordError("malformed_json", `request body is not valid JSON: ${(err as Error).message}`);
+    // Name the position only: the parser's message quotes the body, which may hold a secret sent by mistake.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new CoordError(
+      "malformed_json",
+      `request body is not valid JSON${at ? ` (at character ${at})` : ""}`,
+    );
   }
 }
