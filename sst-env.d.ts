@@ -60,6 +60,19 @@ declare module "sst" {
       "type": "sst.aws.Function"
       "url": string
     }
+    "JobTimersConsumer": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
+    "JobTimersDlq": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
+    "JobTimersQueue": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
     "StripeWebhookSecret": {
       "type": "sst.sst.Secret"
       "value": string
@@ -68,9 +81,35 @@ declare module "sst" {
       "name": string
       "type": "sst.aws.Dynamo"
     }
+    "WebhookRetriesConsumer": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
+    "WebhookRetriesDlq": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
+    "WebhookRetriesQueue": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
     "WebhookSecret": {
       "type": "sst.sst.Secret"
       "value": string
+    }
+    "WebhooksConsumer": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
+    "WebhooksDlq": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
+    "WebhooksQueue": {
+      "type": "sst.aws.Queue"
+      "url": string
     }
   }
 }

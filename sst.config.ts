@@ -40,9 +40,14 @@ export default $config({
         COORD_TABLE_NAME: table.name,
         COORD_BUS_NAME: bus.name,
         COORD_QUEUE_PREFIX: prefix,
+        // Webhook tunables pass through from the deploying shell when set (docs/webhooks.md).
+        ...(Object.fromEntries(
+          Object.entries(process.env).filter(([k, v]) => k.startsWith("COORD_WEBHOOK_") && v !== undefined),
+        ) as Record<string, string>),
         ...queueEnvironment(queues),
       },
-      link: [table, bus, ...queues.map((q) => q.queue), ...Object.values(secrets)],
+      // DLQs too: the admin DLQ routes peek and redrive them, consumers move poison messages there.
+      link: [table, bus, ...queues.flatMap((q) => [q.queue, q.dlq]), ...Object.values(secrets)],
     };
 
     const { api } = createApi(context);

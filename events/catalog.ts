@@ -51,15 +51,69 @@ export const EVENT_SCHEMAS = {
     services: v.array(v.string()),
   }),
   "miner.offline.v1": v.object({ miner_id: v.string(), account_id: v.string() }),
+  "pool.created.v1": v.object({
+    pool_id: v.string(),
+    owner_account_id: v.string(),
+    name: v.string(),
+    accepts_public: v.boolean(),
+  }),
+  "pool.updated.v1": v.object({ pool_id: v.string(), name: v.string(), accepts_public: v.boolean() }),
+  "pool.member_added.v1": v.object({ pool_id: v.string(), account_id: v.string() }),
+  "pool.member_removed.v1": v.object({ pool_id: v.string(), account_id: v.string(), reason: v.string() }),
   "receipt.issued.v1": v.object({ job_id: v.string(), receipt_id: v.string() }),
   "payment.credited.v1": v.object({ account_id: v.string(), amount: v.number(), payment_id: v.string() }),
   "settlement.confirmed.v1": v.object({ batch_id: v.string(), tx_hash: v.string() }),
+  "webhook_endpoint.disabled.v1": v.object({
+    account_id: v.string(),
+    endpoint_id: v.string(),
+    url: v.string(),
+    reason: v.string(),
+  }),
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
 export type EventData<T extends EventType> = v.InferOutput<(typeof EVENT_SCHEMAS)[T]>;
 
 export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+
+/**
+ * One line per detail-type: what happened. docs/events.md is generated from this and the schemas
+ * (`npx tsx scripts/gen-event-docs.ts`); a type without a line is documented as "(undocumented)".
+ */
+export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
+  "account.created.v1": "An admin created an account.",
+  "api_key.created.v1": "A root API key was minted for an account (the key itself never appears in events).",
+  "api_key.revoked.v1": "An API key was revoked (its delegated keys stop working with it).",
+  "api_key.delegated.v1": "A key holder minted a narrower key delegated from its own.",
+  "api_key.rotated.v1":
+    "A key was replaced by a new one; the previous key works until `previous_expires_at`.",
+  "balance.adjusted.v1": "An admin credited (amount > 0) or debited an account through the ledger.",
+  "job.submitted.v1":
+    "A job was accepted and queued (also when a client retries a failed job: attempt restarts).",
+  "job.assigned.v1":
+    "A miner claimed the job: it holds a lease until `lease_expires_at` (attempt = claim count).",
+  "job.started.v1": "The miner holding the job reported that it started.",
+  "job.progress.v1": "The miner reported progress (0..1). Webhooks send at most one per job per 500 ms.",
+  "job.requeued.v1":
+    "The job went back to the queue: a retryable failure or a lapsed lease with attempts left.",
+  "job.completed.v1": "The job finished with output; `units` and `price` are what the client was charged.",
+  "job.failed.v1": "The job failed for good (a non-retryable failure, or no attempts left).",
+  "job.cancelled.v1": "The client cancelled the job.",
+  "job.expired.v1": "The job waited in the queue past its `ttl_seconds` without being claimed.",
+  "job.timed_out.v1": "The job ran past its `timeout_seconds`.",
+  "miner.registered.v1": "A miner registered (or re-registered) the services it runs.",
+  "miner.offline.v1": "A miner stopped heartbeating and was marked offline.",
+  "pool.created.v1": "A miner account created a private pool (it owns the pool; its miners may join it).",
+  "pool.updated.v1": "A pool's owner renamed it or changed whether its miners also take public jobs.",
+  "pool.member_added.v1": "A pool's owner added a client account: its jobs may now target the pool.",
+  "pool.member_removed.v1":
+    "An account left a pool (`reason: left`) or its owner removed it (`removed`): new jobs may no longer target it.",
+  "receipt.issued.v1": "The coordinator signed a receipt for a completed job.",
+  "payment.credited.v1": "A payment (e.g. Stripe) credited the account.",
+  "settlement.confirmed.v1": "A batch of receipts was anchored on chain and confirmed.",
+  "webhook_endpoint.disabled.v1":
+    "A webhook endpoint was disabled after consecutive messages failed every delivery attempt.",
+};
 
 /** The envelope every event carries on the bus (EventBridge `detail`). */
 export const EnvelopeSchema = v.object({
@@ -71,6 +125,11 @@ export const EnvelopeSchema = v.object({
   correlation_id: v.optional(v.string()),
   /** Who caused the event (the authenticated account and key), when a caller did; absent for system actions. */
   actor: v.optional(v.object({ account_id: v.string(), key_id: v.string() })),
+  /**
+   * Order within the subject, when the subject is versioned: for job events the job's version after the
+   * transition (1 = submitted). Delivery is at least once and not ordered; consumers that care order by `seq`.
+   */
+  seq: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   data: v.record(v.string(), v.unknown()),
 });
 export type Envelope = v.InferOutput<typeof EnvelopeSchema>;

@@ -31,7 +31,41 @@ export function toEntry(env: Envelope, busName: string): PutEventsRequestEntry {
   };
 }
 
-/** PutEvents takes at most 10 entries; failed entries come back per index and are returned for retry. */
+/** PutEvents limits: 10 entries and 256 KB per request (entry size as EventBridge counts it, roughly). */
+const MAX_ENTRIES = 10;
+const MAX_REQUEST_BYTES = 256 * 1024;
+
+function entrySize(entry: PutEventsRequestEntry): number {
+  return (
+    Buffer.byteLength(entry.Detail ?? "") +
+    Buffer.byteLength(entry.DetailType ?? "") +
+    Buffer.byteLength(entry.Source ?? "") +
+    (entry.Time ? 14 : 0)
+  );
+}
+
+/** Splits events into PutEvents requests that respect both limits, keeping their order. */
+export function chunkForPutEvents(events: Envelope[], busName: string) {
+  const chunks: { events: Envelope[]; entries: PutEventsRequestEntry[] }[] = [];
+  let current: { events: Envelope[]; entries: PutEventsRequestEntry[]; bytes: number } | undefined;
+  for (const env of events) {
+    const entry = toEntry(env, busName);
+    const size = entrySize(entry);
+    if (!current || current.entries.length >= MAX_ENTRIES || current.bytes + size > MAX_REQUEST_BYTES) {
+      current = { events: [], entries: [], bytes: 0 };
+      chunks.push(current);
+    }
+    current.events.push(env);
+    current.entries.push(entry);
+    current.bytes += size;
+  }
+  return chunks.map(({ events: e, entries }) => ({ events: e, entries }));
+}
+
+/**
+ * Publishes to EventBridge in order-preserving PutEvents requests; entries that fail (per-entry error codes, or a
+ * request that throws) come back for the caller to retry.
+ */
 export class EventBridgePublisher implements Publisher {
   constructor(
     private readonly busName: string,
@@ -40,18 +74,15 @@ export class EventBridgePublisher implements Publisher {
 
   async publish(events: Envelope[]): Promise<{ failed: Envelope[] }> {
     const failed: Envelope[] = [];
-    for (let i = 0; i < events.length; i += 10) {
-      const chunk = events.slice(i, i + 10);
+    for (const chunk of chunkForPutEvents(events, this.busName)) {
       try {
-        const out = await this.client.send(
-          new PutEventsCommand({ Entries: chunk.map((e) => toEntry(e, this.busName)) }),
-        );
+        const out = await this.client.send(new PutEventsCommand({ Entries: chunk.entries }));
         out.Entries?.forEach((entry, idx) => {
-          const ev = chunk[idx];
+          const ev = chunk.events[idx];
           if (entry.ErrorCode && ev) failed.push(ev);
         });
       } catch {
-        failed.push(...chunk);
+        failed.push(...chunk.events);
       }
     }
     return { failed };

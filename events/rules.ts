@@ -12,6 +12,27 @@ export interface Rule {
   pattern: { source: string[]; "detail-type": EventType[] };
 }
 
+/**
+ * The events clients can receive as webhooks (account endpoints filter among these; a job's `webhook_url` gets its
+ * job's `job.*` events). Every one carries `account_id`, the account whose endpoints receive it.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  "job.submitted.v1",
+  "job.assigned.v1",
+  "job.started.v1",
+  "job.progress.v1",
+  "job.requeued.v1",
+  "job.completed.v1",
+  "job.failed.v1",
+  "job.cancelled.v1",
+  "job.expired.v1",
+  "job.timed_out.v1",
+  "receipt.issued.v1",
+  "payment.credited.v1",
+  "webhook_endpoint.disabled.v1",
+] as const satisfies readonly EventType[];
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
 export const RULES: Rule[] = [
   {
     name: "audit-trail",
@@ -25,7 +46,25 @@ export const RULES: Rule[] = [
         "api_key.delegated.v1",
         "api_key.rotated.v1",
         "balance.adjusted.v1",
+        "pool.created.v1",
+        "pool.updated.v1",
+        "pool.member_added.v1",
+        "pool.member_removed.v1",
       ],
+    },
+  },
+  {
+    name: "client-webhooks",
+    target: "webhooks",
+    pattern: { source: [EVENT_SOURCE], "detail-type": [...WEBHOOK_EVENT_TYPES] },
+  },
+  {
+    // Events that open a deadline: a job waiting in the queue, or a new lease (core/jobs/timers.ts).
+    name: "job-timers",
+    target: "job-timers",
+    pattern: {
+      source: [EVENT_SOURCE],
+      "detail-type": ["job.submitted.v1", "job.requeued.v1", "job.assigned.v1"],
     },
   },
 ];

@@ -1,6 +1,6 @@
+import { STREAM_FILTERS } from "../functions/stream/filters.ts";
 import { STREAM_ENTRY } from "./entries.ts";
 import { createFunction, type FunctionContext } from "./functions.ts";
-import { STREAM_FILTERS } from "../functions/stream/filters.ts";
 
 /**
  * How the stream handler (outbox relay + queue summary) reads the table stream.

@@ -22,6 +22,11 @@ export default async function setup(project: TestProject) {
   // Short leases and heartbeats so lease-lapse behaviour is observable in seconds; the sweep runs every second.
   process.env.COORD_LEASE_SECONDS ??= "3";
   process.env.COORD_HEARTBEAT_SECONDS ??= "1";
+  // Webhook receivers in tests are local HTTP servers on 127.0.0.1; retries come a second apart (five attempts), and
+  // an endpoint is disabled after two messages in a row failed every attempt.
+  process.env.COORD_WEBHOOK_ALLOW_PRIVATE ??= "1";
+  process.env.COORD_WEBHOOK_RETRY_SCHEDULE ??= "1,1,1,1";
+  process.env.COORD_WEBHOOK_DISABLE_AFTER ??= "2";
   const stack = await startLocalStack({ ephemeral: true, port: 0 });
   project.provide("stack", {
     url: stack.url,

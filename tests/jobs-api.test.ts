@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { api, isolated, createAccount, fundedClient, minerCall, pollJobs, registeredMiner, submitEcho } from "./fixture.ts";
-
+import {
+  api,
+  createAccount,
+  fundedClient,
+  isolated,
+  minerCall,
+  pollJobs,
+  registeredMiner,
+  submitEcho,
+} from "./fixture.ts";
 
 function paths(body: unknown): string[] {
   return ((body as { errors?: { path: string }[] }).errors ?? []).map((e) => e.path);
@@ -13,14 +21,24 @@ describe("submitting jobs", () => {
     const body = { service: "echo", input: { n: 1 }, constraints };
     const key = `idem-${Math.random()}`;
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => api<{ id: string }>("POST", "/v1/jobs", { key: client.key, body, headers: { "idempotency-key": key } })),
+      Array.from({ length: 10 }, () =>
+        api<{ id: string }>("POST", "/v1/jobs", {
+          key: client.key,
+          body,
+          headers: { "idempotency-key": key },
+        }),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(201));
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(new Set(results.map((r) => r.text)).size).toBe(1);
     const list = await api<{ jobs: { id: string }[] }>("GET", "/v1/jobs?limit=100", { key: client.key });
     expect(list.body.jobs).toHaveLength(1);
-    const other = await api("POST", "/v1/jobs", { key: client.key, body: { ...body, input: { n: 2 } }, headers: { "idempotency-key": key } });
+    const other = await api("POST", "/v1/jobs", {
+      key: client.key,
+      body: { ...body, input: { n: 2 } },
+      headers: { "idempotency-key": key },
+    });
     expect(other.status).toBe(422);
     expect(other.body).toMatchObject({ code: "idempotency_mismatch" });
   });
@@ -39,12 +57,36 @@ describe("submitting jobs", () => {
     const client = await fundedClient();
     const res = await api("POST", "/v1/jobs", {
       key: client.key,
-      body: { service: "echo", input: {}, priority: 42, ttl_seconds: 0, max_attempts: 99, webhook_url: "not a url", constraints: { gpu_count: -1 } },
+      body: {
+        service: "echo",
+        input: {},
+        priority: 42,
+        ttl_seconds: 0,
+        max_attempts: 99,
+        webhook_url: "not a url",
+        constraints: { gpu_count: -1 },
+      },
     });
     expect(res.status).toBe(422);
     expect(paths(res.body)).toEqual(
-      expect.arrayContaining(["body.priority", "body.ttl_seconds", "body.max_attempts", "body.webhook_url", "body.constraints.gpu_count"]),
+      expect.arrayContaining([
+        "body.priority",
+        "body.ttl_seconds",
+        "body.max_attempts",
+        "body.webhook_url",
+        "body.constraints.gpu_count",
+      ]),
     );
+  });
+
+  it("a webhook_url pointing at cloud metadata is 422 naming body.webhook_url", async () => {
+    const client = await fundedClient();
+    const res = await api("POST", "/v1/jobs", {
+      key: client.key,
+      body: { service: "echo", input: {}, webhook_url: "http://169.254.169.254/latest/meta-data/" },
+    });
+    expect(res.status).toBe(422);
+    expect(paths(res.body)).toEqual(["body.webhook_url"]);
   });
 
   it("an unknown service is 422 naming body.service", async () => {
@@ -56,7 +98,10 @@ describe("submitting jobs", () => {
 
   it("an input over 256 KB is 413 naming input", async () => {
     const client = await fundedClient();
-    const res = await api("POST", "/v1/jobs", { key: client.key, body: { service: "echo", input: { blob: "x".repeat(300 * 1024) } } });
+    const res = await api("POST", "/v1/jobs", {
+      key: client.key,
+      body: { service: "echo", input: { blob: "x".repeat(300 * 1024) } },
+    });
     expect(res.status).toBe(413);
     expect(paths(res.body)).toEqual(["input"]);
   });
@@ -118,12 +163,18 @@ describe("reading jobs", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { body: { jobs: { id: string }[]; next_cursor: string | null } } = await api("GET", `/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: client.key });
+      const page: { body: { jobs: { id: string }[]; next_cursor: string | null } } = await api(
+        "GET",
+        `/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        { key: client.key },
+      );
       seen.push(...page.body.jobs.map((j) => j.id));
       cursor = page.body.next_cursor;
     } while (cursor);
     expect(seen).toEqual([...ids].reverse());
-    const cancelled = await api<{ jobs: { id: string }[] }>("GET", "/v1/jobs?status=cancelled", { key: client.key });
+    const cancelled = await api<{ jobs: { id: string }[] }>("GET", "/v1/jobs?status=cancelled", {
+      key: client.key,
+    });
     expect(cancelled.body.jobs.map((j) => j.id)).toEqual([ids[0]]);
     expect((await api("GET", "/v1/jobs?limit=0", { key: client.key })).status).toBe(422);
     expect((await api("GET", "/v1/jobs?status=sleeping", { key: client.key })).status).toBe(422);
@@ -155,7 +206,9 @@ describe("miners", () => {
     const first = await registeredMiner({ name: "rig-1", concurrency: 1 }, account);
     const again = await registeredMiner({ name: "rig-1", concurrency: 4 }, account);
     expect(again.id).toBe(first.id);
-    const list = await api<{ miners: { id: string; concurrency: number }[] }>("GET", "/v1/miners", { key: account.key });
+    const list = await api<{ miners: { id: string; concurrency: number }[] }>("GET", "/v1/miners", {
+      key: account.key,
+    });
     expect(list.body.miners).toEqual([expect.objectContaining({ id: first.id, concurrency: 4 })]);
   });
 
@@ -163,11 +216,21 @@ describe("miners", () => {
     const account = await createAccount("miner");
     const res = await api("POST", "/v1/miners/register", {
       key: account.key,
-      body: { name: "bad rig!", services: ["echo", "nope"], gpus: [{ model: "RTX", vram_mb: -1 }], cuda_version: "twelve" },
+      body: {
+        name: "bad rig!",
+        services: ["echo", "nope"],
+        gpus: [{ model: "RTX", vram_mb: -1 }],
+        cuda_version: "twelve",
+      },
     });
     expect(res.status).toBe(422);
-    expect(paths(res.body)).toEqual(expect.arrayContaining(["body.name", "body.gpus.0.vram_mb", "body.cuda_version"]));
-    const unknown = await api("POST", "/v1/miners/register", { key: account.key, body: { name: "rig", services: ["nope"] } });
+    expect(paths(res.body)).toEqual(
+      expect.arrayContaining(["body.name", "body.gpus.0.vram_mb", "body.cuda_version"]),
+    );
+    const unknown = await api("POST", "/v1/miners/register", {
+      key: account.key,
+      body: { name: "rig", services: ["nope"] },
+    });
     expect(paths(unknown.body)).toEqual(["body.services.0"]);
   });
 
@@ -179,9 +242,15 @@ describe("miners", () => {
     const sub = await submitEcho(client, { constraints });
     const [job] = (await pollJobs(owner, { wait_seconds: 3 })).jobs;
     const headers = { "x-miner-id": owner.id };
-    expect((await api("POST", "/v1/miners/heartbeat", { key: intruder.key, headers, body: {} })).status).toBe(404);
+    expect((await api("POST", "/v1/miners/heartbeat", { key: intruder.key, headers, body: {} })).status).toBe(
+      404,
+    );
     expect((await api("POST", "/v1/miners/poll", { key: intruder.key, headers, body: {} })).status).toBe(404);
-    const hijack = await api("POST", `/v1/miners/${sub.body.id}/result`, { key: intruder.key, headers, body: { claim_token: job?.claim_token, output: {} } });
+    const hijack = await api("POST", `/v1/miners/${sub.body.id}/result`, {
+      key: intruder.key,
+      headers,
+      body: { claim_token: job?.claim_token, output: {} },
+    });
     expect(hijack.status).toBe(404);
   });
 
@@ -202,13 +271,23 @@ describe("miners", () => {
     const [job] = (await pollJobs(miner, { wait_seconds: 3 })).jobs;
     const noToken = await minerCall(miner, sub.body.id, "result", { output: {} });
     expect(paths(noToken.body)).toEqual(["body.claim_token"]);
-    const badProgress = await minerCall(miner, sub.body.id, "progress", { claim_token: job?.claim_token, progress: 2 });
+    const badProgress = await minerCall(miner, sub.body.id, "progress", {
+      claim_token: job?.claim_token,
+      progress: 2,
+    });
     expect(paths(badProgress.body)).toEqual(["body.progress"]);
-    const badFail = await minerCall(miner, sub.body.id, "fail", { claim_token: job?.claim_token, error_code: "" });
+    const badFail = await minerCall(miner, sub.body.id, "fail", {
+      claim_token: job?.claim_token,
+      error_code: "",
+    });
     expect(paths(badFail.body)).toEqual(["body.error_code"]);
     const stale = await minerCall(miner, sub.body.id, "result", { claim_token: "ct_wrong", output: {} });
     expect(stale.status).toBe(409);
-    const badPoll = await api("POST", "/v1/miners/poll", { key: miner.key, headers: miner.headers, body: { wait_seconds: 99 } });
+    const badPoll = await api("POST", "/v1/miners/poll", {
+      key: miner.key,
+      headers: miner.headers,
+      body: { wait_seconds: 99 },
+    });
     expect(paths(badPoll.body)).toEqual(["body.wait_seconds"]);
   });
 });

@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
   api,
-  isolated,
   eventually,
   fundedClient,
+  isolated,
   minerCall,
   pollJobs,
   registeredMiner,
   submitEcho,
 } from "./fixture.ts";
-
 
 describe("a job's life", () => {
   it("the happy path: submit, claim, start, progress, result, with events, result and money", async () => {
@@ -260,7 +259,11 @@ describe("leases", () => {
     const sub = await submitEcho(client, { constraints, max_attempts: 2, max_price: 1000 });
     for (let attempt = 1; attempt <= 2; attempt++) {
       // A fresh miner each time (one that stops heartbeating is soon marked offline and gets nothing).
-      await eventually(async () => (await api("GET", `/v1/jobs/${sub.body.id}`, { key: client.key })).body.status === "queued", 15_000);
+      await eventually(
+        async () =>
+          (await api("GET", `/v1/jobs/${sub.body.id}`, { key: client.key })).body.status === "queued",
+        15_000,
+      );
       const miner = await registeredMiner({ region });
       const [job] = (await pollJobs(miner, { wait_seconds: 5 })).jobs;
       expect(job?.attempt).toBe(attempt);

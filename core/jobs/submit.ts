@@ -15,6 +15,7 @@ import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
 import { parse } from "../validate.ts";
+import { webhookUrlProblems } from "../webhooks/address.ts";
 import { jobItem } from "./item.ts";
 import { type Job, type JobView, jobView } from "./model.ts";
 import { TransactionRefused, transact } from "./transition.ts";
@@ -40,8 +41,17 @@ export const SubmitInput = v.object({
   ttl_seconds: v.optional(int(LIMITS.ttl.min, LIMITS.ttl.max)),
   timeout_seconds: v.optional(int(LIMITS.timeout.min, LIMITS.timeout.max)),
   max_attempts: v.optional(int(LIMITS.attempts.min, LIMITS.attempts.max)),
+  // Refused hosts (private, loopback, link-local, metadata) fail here; delivery checks resolved addresses again.
   webhook_url: v.optional(
-    v.pipe(v.string(), v.url("webhook_url must be an absolute URL"), v.maxLength(2048)),
+    v.pipe(
+      v.string(),
+      v.url("webhook_url must be an absolute URL"),
+      v.maxLength(2048),
+      v.check(
+        (u) => webhookUrlProblems(u).length === 0,
+        (i) => webhookUrlProblems(String(i.input)).join("; "),
+      ),
+    ),
   ),
   metadata: v.optional(
     v.pipe(

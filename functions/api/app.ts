@@ -9,11 +9,15 @@ import type { AppEnv } from "./env.ts";
 import { problem, problemFromError } from "./problem.ts";
 import { account } from "./routes/account.ts";
 import { admin } from "./routes/admin.ts";
+import { adminOps } from "./routes/admin-ops.ts";
+import { dlq } from "./routes/dlq.ts";
 import { health } from "./routes/health.ts";
 import { jobs, shortcuts } from "./routes/jobs.ts";
 import { apiKeys } from "./routes/keys.ts";
 import { miners } from "./routes/miners.ts";
+import { pools } from "./routes/pools.ts";
 import { registry } from "./routes/registry.ts";
+import { webhooks } from "./routes/webhooks.ts";
 
 /** Lambda's synchronous payload limit is 6 MB; we stop well before, leaving room for 256 KB inline payloads. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -48,12 +52,16 @@ export function createApp() {
 
   app.route("/v1", health);
   app.route("/v1/account", account);
+  app.route("/v1/admin/dlq", dlq);
   app.route("/v1/admin", admin);
+  app.route("/v1/admin", adminOps);
   app.route("/v1/keys", apiKeys);
   app.route("/v1/registry", registry);
   app.route("/v1/jobs", jobs);
   app.route("/v1/services", shortcuts);
   app.route("/v1/miners", miners);
+  app.route("/v1/pools", pools);
+  app.route("/v1/webhooks", webhooks);
 
   app.notFound((c) => problem(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {

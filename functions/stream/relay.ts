@@ -4,6 +4,13 @@ import type { Publisher } from "../../events/publisher.ts";
 import { log } from "../log.ts";
 import { imageOf } from "./image.ts";
 
+/** The subject's sequence from an outbox item's sort key (`EVT#0000000005` -> 5); none for time-keyed events. */
+export function seqOf(sk: unknown): number | undefined {
+  const m = typeof sk === "string" ? /^EVT#(\d{10})$/.exec(sk) : null;
+  const n = m ? Number(m[1]) : 0;
+  return n > 0 ? n : undefined;
+}
+
 /** Builds the bus envelope from an outbox item's stream image. */
 export function envelopeFromItem(item: Record<string, unknown>): Envelope {
   return validateEnvelope({
@@ -14,22 +21,69 @@ export function envelopeFromItem(item: Record<string, unknown>): Envelope {
     account_id: item.accountId,
     correlation_id: item.correlationId,
     actor: item.actor,
+    seq: seqOf(item.SK),
     data: item.data,
   });
 }
 
+export interface RelayOptions {
+  /** Publish rounds per invocation: the first, then retries of only the entries that failed. Default 4. */
+  attempts?: number;
+  /** Back-off before the first retry (doubled each round, with jitter). Default 100 ms. */
+  baseDelayMs?: number;
+}
+
 /**
- * The outbox relay: every INSERT of an outbox item (entity = "event") becomes one bus event. Failed publishes are
- * reported as batch item failures from the first failed record on, so the stream retries them (and everything
- * after, keeping order); already-published events may be published again, which consumers tolerate (at least once).
- * An item whose envelope fails the catalog is a bug: it is logged and skipped rather than blocking the shard.
+ * Publishes `events`, retrying only the entries that failed (PutEvents answers per entry), with exponential
+ * back-off and jitter. A publisher that throws fails the whole round. Returns what still failed after the last
+ * round.
  */
-export function makeRelayHandler(publisher: Publisher) {
+export async function publishWithRetries(
+  publisher: Publisher,
+  events: Envelope[],
+  opts: RelayOptions = {},
+): Promise<Envelope[]> {
+  const attempts = opts.attempts ?? 4;
+  const base = opts.baseDelayMs ?? 100;
+  let pending = events;
+  for (let round = 1; pending.length > 0; round++) {
+    try {
+      pending = (await publisher.publish(pending)).failed;
+    } catch (err) {
+      log.warn("publisher threw; every entry of the round counts as failed", { err: String(err) });
+    }
+    if (pending.length === 0 || round >= attempts) break;
+    const delay = base * 2 ** (round - 1);
+    await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * delay));
+  }
+  return pending;
+}
+
+/**
+ * The outbox relay: every INSERT of an outbox item (entity = "event") becomes one bus event.
+ * - Events go out in stream order, in PutEvents batches (the publisher splits by 10 entries / 256 KB); only the
+ *   entries that failed are retried, a few rounds with back-off, within the invocation.
+ * - Whatever still failed is reported as a batch item failure from the first failed record on: the stream keeps
+ *   those records and retries them (and everything after, keeping the shard's order). Nothing is acknowledged
+ *   before it is on the bus, so a crash or a bus outage loses nothing; already-published events after the failed
+ *   one are published again, which consumers tolerate (at least once, idempotent by event id).
+ * - Order: the bus and standard queues do not keep order, so consumers must not assume it; job events carry `seq`
+ *   (the job's version) for those that care (docs/events.md).
+ * - An item whose envelope fails the catalog is a bug: logged and skipped rather than blocking the shard (it stays
+ *   in the table as history).
+ */
+export function makeRelayHandler(publisher: Publisher, opts: RelayOptions = {}) {
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const pending: { seq: string; env: Envelope }[] = [];
     for (const record of event.Records) {
       if (record.eventName !== "INSERT" || !record.dynamodb?.NewImage) continue;
-      const item = imageOf(record.dynamodb.NewImage) ?? {};
+      let item: Record<string, unknown>;
+      try {
+        item = imageOf(record.dynamodb.NewImage) ?? {};
+      } catch (err) {
+        log.error("stream image does not unmarshall; skipped", { err: String(err) });
+        continue;
+      }
       if (item.entity !== "event") continue;
       try {
         pending.push({ seq: record.dynamodb.SequenceNumber ?? "", env: envelopeFromItem(item) });
@@ -41,11 +95,18 @@ export function makeRelayHandler(publisher: Publisher) {
       }
     }
     if (pending.length === 0) return { batchItemFailures: [] };
-    const { failed } = await publisher.publish(pending.map((p) => p.env));
+    const failed = await publishWithRetries(
+      publisher,
+      pending.map((p) => p.env),
+      opts,
+    );
     if (failed.length === 0) return { batchItemFailures: [] };
     const failedIds = new Set(failed.map((f) => f.id));
-    const first = pending.find((p) => failedIds.has(p.env.id));
-    log.warn("relay publish failed; stream will retry", { failed: failed.length });
+    const first = pending.find((p) => failedIds.has(p.env.id)) ?? pending[0];
+    log.warn("relay publish failed; the stream will retry from the first failed record", {
+      failed: failed.length,
+      first_event_id: first?.env.id,
+    });
     return { batchItemFailures: first ? [{ itemIdentifier: first.seq }] : [] };
   };
 }

@@ -13,10 +13,10 @@ import {
 import { SubmitInput, submitJob } from "../../../core/jobs/submit.ts";
 import { resolveShortcut } from "../../../core/services/registry.ts";
 import { requireAuth } from "../auth.ts";
-import { rateLimit } from "../ratelimit.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
 import { documented } from "../openapi.ts";
+import { rateLimit } from "../ratelimit.ts";
 import { jobEventsResponse } from "../sse.ts";
 
 const read = [requireAuth({ kinds: ["client", "admin"], scope: "jobs:read" }), rateLimit("read")] as const;

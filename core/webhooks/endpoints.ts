@@ -1,0 +1,406 @@
+import { createHash } from "node:crypto";
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import canonicalize from "canonicalize";
+import * as v from "valibot";
+import { WEBHOOK_EVENT_TYPES } from "../../events/rules.ts";
+import { generateSecret } from "../../sdk/webhooks.ts";
+import { config } from "../config.ts";
+import type { Principal } from "../context.ts";
+import { ddb } from "../db/client.ts";
+import { keys } from "../db/keys.ts";
+import { outboxPut, type TransactItem } from "../db/outbox.ts";
+import { CoordError, NotFoundError, QuotaExceededError } from "../errors.ts";
+import { newId } from "../ids.ts";
+import { TransactionRefused, transact } from "../jobs/transition.ts";
+import { parse } from "../validate.ts";
+import { assertWebhookUrl } from "./address.ts";
+import { webhookConfig } from "./config.ts";
+import { IdempotencyKey } from "./idempotency.ts";
+import { RotateSecretInput, rotateSecrets, StoredSecret, secretsInfo } from "./secrets.ts";
+
+const Url = v.pipe(v.string(), v.maxLength(2048, "url is at most 2048 characters"));
+const EventTypes = v.pipe(
+  v.array(
+    v.picklist(WEBHOOK_EVENT_TYPES, `each event type must be one of ${WEBHOOK_EVENT_TYPES.join(", ")}`),
+  ),
+  v.maxLength(WEBHOOK_EVENT_TYPES.length),
+  v.transform((list) => [...new Set(list)]),
+);
+const Description = v.pipe(v.string(), v.maxLength(500));
+
+export const CreateEndpointInput = v.object({
+  url: Url,
+  description: v.optional(Description),
+  /** The event types to receive; omitted or empty = every webhook event type. */
+  event_types: v.optional(EventTypes),
+});
+
+export const UpdateEndpointInput = v.object({
+  url: v.optional(Url),
+  description: v.optional(Description),
+  event_types: v.optional(EventTypes),
+  /** `true` re-enables a disabled endpoint (and clears its failure count); `false` disables it. */
+  enabled: v.optional(v.boolean()),
+});
+
+export const EndpointItem = v.object({
+  id: v.string(),
+  accountId: v.string(),
+  url: v.string(),
+  description: v.optional(v.string()),
+  eventTypes: v.array(v.string()),
+  status: v.picklist(["enabled", "disabled"]),
+  disabledReason: v.optional(v.string()),
+  disabledAt: v.optional(v.string()),
+  secrets: v.array(StoredSecret),
+  consecutiveFailures: v.number(),
+  failingSince: v.optional(v.string()),
+  lastFailureAt: v.optional(v.string()),
+  lastSuccessAt: v.optional(v.string()),
+  version: v.number(),
+  createdAt: v.string(),
+  updatedAt: v.string(),
+});
+export type Endpoint = v.InferOutput<typeof EndpointItem>;
+
+/** The public view: never a secret. */
+export function endpointView(e: Endpoint) {
+  return {
+    id: e.id,
+    url: e.url,
+    description: e.description ?? null,
+    event_types: e.eventTypes,
+    status: e.status,
+    disabled_reason: e.disabledReason ?? null,
+    disabled_at: e.disabledAt ?? null,
+    consecutive_failures: e.consecutiveFailures,
+    failing_since: e.failingSince ?? null,
+    last_success_at: e.lastSuccessAt ?? null,
+    secret_info: secretsInfo(e.secrets),
+    created_at: e.createdAt,
+    updated_at: e.updatedAt,
+  };
+}
+export type EndpointView = ReturnType<typeof endpointView>;
+
+/** Whether the endpoint wants this event type (an empty filter wants every webhook event type). */
+export function wants(e: Endpoint, type: string): boolean {
+  return e.status === "enabled" && (e.eventTypes.length === 0 || e.eventTypes.includes(type));
+}
+
+export async function loadEndpoint(accountId: string, id: string): Promise<Endpoint | undefined> {
+  if (!/^we_[0-9a-z]{26}$/.test(id)) return undefined;
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: config.tableName,
+      Key: keys.webhookEndpoint(accountId, id),
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item ? v.parse(EndpointItem, out.Item) : undefined;
+}
+
+async function ownEndpoint(principal: Principal, id: string): Promise<Endpoint> {
+  const e = await loadEndpoint(principal.accountId, id);
+  if (!e) throw new NotFoundError("webhook endpoint");
+  return e;
+}
+
+/** Every endpoint of an account (at most `maxEndpoints`, so one query page). */
+export async function accountEndpoints(accountId: string): Promise<Endpoint[]> {
+  const items: Endpoint[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await ddb().send(
+      new QueryCommand({
+        TableName: config.tableName,
+        KeyConditionExpression: "PK = :pk AND begins_with(SK, :sk)",
+        ExpressionAttributeValues: { ":pk": keys.account(accountId).PK, ":sk": "WHEP#" },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const i of out.Items ?? []) items.push(v.parse(EndpointItem, i));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+export async function listEndpoints(principal: Principal) {
+  return { items: (await accountEndpoints(principal.accountId)).map(endpointView) };
+}
+
+export async function getEndpoint(principal: Principal, id: string) {
+  return endpointView(await ownEndpoint(principal, id));
+}
+
+function requestHash(route: string, body: unknown): string {
+  return createHash("sha256")
+    .update(`${route}\n${canonicalize(body) ?? ""}`)
+    .digest("hex");
+}
+
+async function findReplay(accountId: string, key: string, hash: string) {
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: config.tableName,
+      Key: keys.idempotency(accountId, key),
+      ConsistentRead: true,
+    }),
+  );
+  const item = out.Item;
+  if (!item || Number(item.expiresAt) < Date.now() / 1000) return undefined;
+  if (item.requestHash !== hash) {
+    throw new CoordError("idempotency_mismatch", "this Idempotency-Key was used with a different request", {
+      errors: [{ path: "header.idempotency-key", message: "reused with a different body" }],
+    });
+  }
+  return JSON.parse(item.response.body) as EndpointView & { secret: string };
+}
+
+/**
+ * Registers an endpoint: the URL is checked (syntax, then its host against the address policy, DNS included) and
+ * a `whsec_` secret is generated and returned this once (`secret`). With an Idempotency-Key, a repeat of the
+ * same request replays the first answer.
+ */
+export async function createEndpoint(
+  principal: Principal,
+  raw: unknown,
+  opts: { idempotencyKey?: string } = {},
+) {
+  const body = parse(CreateEndpointInput, raw, "body");
+  const idemKey =
+    opts.idempotencyKey === undefined
+      ? undefined
+      : parse(IdempotencyKey, opts.idempotencyKey, "header.idempotency-key");
+  const hash = idemKey ? requestHash("POST /v1/webhooks/endpoints", raw) : undefined;
+  if (idemKey) {
+    const replay = await findReplay(principal.accountId, idemKey, hash as string);
+    if (replay) return { endpoint: replay, replayed: true };
+  }
+  await assertWebhookUrl(body.url, "body.url");
+  const existing = await accountEndpoints(principal.accountId);
+  const max = webhookConfig.maxEndpoints;
+  if (existing.length >= max) {
+    throw new QuotaExceededError(`an account has at most ${max} webhook endpoints`, {
+      limit: max,
+      current: existing.length,
+      retry_after_seconds: 0,
+    });
+  }
+  const now = new Date();
+  const secret = generateSecret();
+  const endpoint: Endpoint = {
+    id: newId("we", now.getTime()),
+    accountId: principal.accountId,
+    url: body.url,
+    description: body.description,
+    eventTypes: body.event_types ?? [],
+    status: "enabled",
+    secrets: [{ secret, createdAt: now.toISOString() }],
+    consecutiveFailures: 0,
+    version: 1,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  const view = { ...endpointView(endpoint), secret };
+  const items: TransactItem[] = [
+    {
+      Put: {
+        TableName: config.tableName,
+        Item: {
+          ...keys.webhookEndpoint(principal.accountId, endpoint.id),
+          entity: "webhookEndpoint",
+          ...endpoint,
+        },
+        ConditionExpression: "attribute_not_exists(PK)",
+      },
+    },
+  ];
+  if (idemKey) {
+    items.push({
+      Put: {
+        TableName: config.tableName,
+        Item: {
+          ...keys.idempotency(principal.accountId, idemKey),
+          entity: "idempotency",
+          requestHash: hash,
+          response: { status: 201, body: JSON.stringify(view) },
+          expiresAt: Math.floor(now.getTime() / 1000) + 86_400,
+        },
+        ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
+        ExpressionAttributeValues: { ":nowS": Math.floor(now.getTime() / 1000) },
+      },
+    });
+  }
+  try {
+    await transact(items);
+  } catch (err) {
+    if (idemKey && err instanceof TransactionRefused && err.failedAt(1)) {
+      const replay = await findReplay(principal.accountId, idemKey, hash as string);
+      if (replay) return { endpoint: replay, replayed: true };
+    }
+    throw err;
+  }
+  return { endpoint: view, replayed: false };
+}
+
+/** Changes url, description, filter or enabled state (re-enabling clears the failure count). */
+export async function updateEndpoint(principal: Principal, id: string, raw: unknown) {
+  const body = parse(UpdateEndpointInput, raw ?? {}, "body");
+  const current = await ownEndpoint(principal, id);
+  if (body.url !== undefined) await assertWebhookUrl(body.url, "body.url");
+  const now = new Date().toISOString();
+  const next: Endpoint = {
+    ...current,
+    url: body.url ?? current.url,
+    description: body.description ?? current.description,
+    eventTypes: body.event_types ?? current.eventTypes,
+    version: current.version + 1,
+    updatedAt: now,
+  };
+  if (body.enabled === true && current.status === "disabled") {
+    Object.assign(next, {
+      status: "enabled",
+      consecutiveFailures: 0,
+      failingSince: undefined,
+      disabledAt: undefined,
+      disabledReason: undefined,
+    });
+  } else if (body.enabled === false && current.status === "enabled") {
+    Object.assign(next, { status: "disabled", disabledAt: now, disabledReason: "disabled by the account" });
+  }
+  await putVersioned(next, current.version);
+  return endpointView(next);
+}
+
+async function putVersioned(next: Endpoint, expectedVersion: number): Promise<void> {
+  try {
+    await transact([
+      {
+        Put: {
+          TableName: config.tableName,
+          Item: { ...keys.webhookEndpoint(next.accountId, next.id), entity: "webhookEndpoint", ...next },
+          ConditionExpression: "version = :v",
+          ExpressionAttributeValues: { ":v": expectedVersion },
+        },
+      },
+    ]);
+  } catch (err) {
+    if (err instanceof TransactionRefused) {
+      throw new CoordError("conflict", "the endpoint changed concurrently; read it again and retry");
+    }
+    throw err;
+  }
+}
+
+/** Removes an endpoint; its pending deliveries end as failed (`endpoint deleted`), its log expires with them. */
+export async function deleteEndpoint(principal: Principal, id: string): Promise<void> {
+  if (!/^we_[0-9a-z]{26}$/.test(id)) throw new NotFoundError("webhook endpoint");
+  try {
+    await ddb().send(
+      new DeleteCommand({
+        TableName: config.tableName,
+        Key: keys.webhookEndpoint(principal.accountId, id),
+        ConditionExpression: "attribute_exists(PK)",
+      }),
+    );
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException")
+      throw new NotFoundError("webhook endpoint");
+    throw err;
+  }
+}
+
+/** A new secret (returned once as `secret`); the previous one keeps signing for `overlap_seconds`. */
+export async function rotateEndpointSecret(principal: Principal, id: string, raw: unknown) {
+  const body = parse(RotateSecretInput, raw, "body");
+  const current = await ownEndpoint(principal, id);
+  const now = new Date();
+  const { secret, secrets } = rotateSecrets(
+    current.secrets,
+    body?.overlap_seconds ?? webhookConfig.rotationOverlapSeconds,
+    now,
+  );
+  const next: Endpoint = { ...current, secrets, version: current.version + 1, updatedAt: now.toISOString() };
+  await putVersioned(next, current.version);
+  return { ...endpointView(next), secret };
+}
+
+/** A 2xx: the endpoint is healthy again (written only when it was failing). */
+export async function recordEndpointSuccess(e: Endpoint, at: Date): Promise<void> {
+  if (e.consecutiveFailures === 0 && !e.failingSince) return;
+  await ddb()
+    .send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: keys.webhookEndpoint(e.accountId, e.id),
+        UpdateExpression: "SET consecutiveFailures = :zero, lastSuccessAt = :at REMOVE failingSince",
+        ConditionExpression: "attribute_exists(PK)",
+        ExpressionAttributeValues: { ":zero": 0, ":at": at.toISOString() },
+      }),
+    )
+    .catch((err: Error) => {
+      if (err.name !== "ConditionalCheckFailedException") throw err;
+    });
+}
+
+/**
+ * A message failed every attempt. After `disableAfter` such messages in a row the endpoint is disabled, with a
+ * `webhook_endpoint.disabled.v1` event in the same transaction.
+ */
+export async function recordEndpointFailure(e: Endpoint, at: Date): Promise<{ disabled: boolean }> {
+  let updated: Endpoint;
+  try {
+    const out = await ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: keys.webhookEndpoint(e.accountId, e.id),
+        UpdateExpression:
+          "ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :at), lastFailureAt = :at",
+        ConditionExpression: "attribute_exists(PK)",
+        ExpressionAttributeValues: { ":one": 1, ":at": at.toISOString() },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    updated = v.parse(EndpointItem, out.Attributes);
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") return { disabled: false };
+    throw err;
+  }
+  const limit = webhookConfig.disableAfter;
+  if (updated.status !== "enabled" || updated.consecutiveFailures < limit) return { disabled: false };
+  const reason = `${updated.consecutiveFailures} consecutive messages failed every delivery attempt`;
+  try {
+    await transact([
+      {
+        Update: {
+          TableName: config.tableName,
+          Key: keys.webhookEndpoint(e.accountId, e.id),
+          UpdateExpression:
+            "SET #status = :disabled, disabledAt = :at, disabledReason = :reason, version = version + :one, updatedAt = :at",
+          ConditionExpression: "#status = :enabled",
+          ExpressionAttributeNames: { "#status": "status" },
+          ExpressionAttributeValues: {
+            ":disabled": "disabled",
+            ":enabled": "enabled",
+            ":at": at.toISOString(),
+            ":reason": reason,
+            ":one": 1,
+          },
+        },
+      },
+      outboxPut({
+        type: "webhook_endpoint.disabled.v1",
+        subjectPk: keys.account(e.accountId).PK,
+        subject: e.id,
+        accountId: e.accountId,
+        data: { account_id: e.accountId, endpoint_id: e.id, url: updated.url, reason },
+        at,
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof TransactionRefused) return { disabled: false };
+    throw err;
+  }
+  return { disabled: true };
+}

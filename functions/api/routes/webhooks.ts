@@ -1,0 +1,227 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { getOwnJob } from "../../../core/jobs/read.ts";
+import {
+  getDelivery,
+  ListDeliveriesQuery,
+  listDeliveries,
+  redeliver,
+} from "../../../core/webhooks/deliveries.ts";
+import {
+  CreateEndpointInput,
+  createEndpoint,
+  deleteEndpoint,
+  getEndpoint,
+  listEndpoints,
+  rotateEndpointSecret,
+  UpdateEndpointInput,
+  updateEndpoint,
+} from "../../../core/webhooks/endpoints.ts";
+import { type Answer, idempotent } from "../../../core/webhooks/idempotency.ts";
+import {
+  getAccountSecretInfo,
+  RotateSecretInput,
+  revealAccountSecret,
+  rotateAccountSecret,
+} from "../../../core/webhooks/secrets.ts";
+import { WEBHOOK_EVENT_TYPES } from "../../../events/rules.ts";
+import { sqsTaskQueue } from "../../queues/webhooks-tasks.ts";
+import { requireAuth } from "../auth.ts";
+import { readJson } from "../body.ts";
+import type { AppEnv } from "../env.ts";
+import { documented } from "../openapi.ts";
+import { rateLimit } from "../ratelimit.ts";
+
+/*
+ * Client webhooks (outgoing). Every route carries its own auth: this sub-app shares the /v1/webhooks prefix with
+ * the inbound provider webhooks (stripe, chain), which must stay unauthenticated.
+ */
+const read = [requireAuth({ kinds: ["client"], scope: "webhooks:read" }), rateLimit("read")] as const;
+const write = [requireAuth({ kinds: ["client"], scope: "webhooks:write" }), rateLimit("write")] as const;
+
+const doc = { tag: "webhooks", auth: "client" } as const;
+documented({
+  ...doc,
+  method: "get",
+  path: "/v1/webhooks/event-types",
+  summary: "Event types webhooks carry",
+});
+documented({
+  ...doc,
+  method: "post",
+  path: "/v1/webhooks/endpoints",
+  summary: "Register an endpoint (its whsec_ secret is shown once; Idempotency-Key)",
+  body: CreateEndpointInput,
+  responses: { "201": "the endpoint with `secret`", "422": "invalid or refused url (private, metadata...)" },
+});
+documented({ ...doc, method: "get", path: "/v1/webhooks/endpoints", summary: "Your endpoints" });
+documented({ ...doc, method: "get", path: "/v1/webhooks/endpoints/{id}", summary: "An endpoint" });
+documented({
+  ...doc,
+  method: "patch",
+  path: "/v1/webhooks/endpoints/{id}",
+  summary: "Change url, description, event filter, or enable/disable",
+  body: UpdateEndpointInput,
+});
+documented({ ...doc, method: "delete", path: "/v1/webhooks/endpoints/{id}", summary: "Remove an endpoint" });
+documented({
+  ...doc,
+  method: "post",
+  path: "/v1/webhooks/endpoints/{id}/secret/rotate",
+  summary: "New secret (shown once); the previous one keeps signing for overlap_seconds",
+  body: RotateSecretInput,
+  responses: { "200": "the endpoint with the new `secret`" },
+});
+documented({
+  ...doc,
+  method: "get",
+  path: "/v1/webhooks/endpoints/{id}/deliveries",
+  summary: "The endpoint's delivery log, newest first",
+  query: ListDeliveriesQuery,
+});
+documented({
+  ...doc,
+  method: "get",
+  path: "/v1/webhooks/endpoints/{id}/deliveries/{delivery_id}",
+  summary: "One delivery with its attempts and payload",
+});
+documented({
+  ...doc,
+  method: "post",
+  path: "/v1/webhooks/endpoints/{id}/deliveries/{delivery_id}/redeliver",
+  summary: "Send a delivery again (same webhook-id)",
+  responses: { "202": "queued", "409": "an attempt is in progress, or the endpoint is disabled" },
+});
+documented({
+  ...doc,
+  method: "get",
+  path: "/v1/webhooks/jobs/{job_id}/deliveries",
+  summary: "Deliveries to a job's webhook_url",
+  query: ListDeliveriesQuery,
+});
+documented({
+  ...doc,
+  method: "get",
+  path: "/v1/webhooks/jobs/{job_id}/deliveries/{delivery_id}",
+  summary: "One delivery to a job's webhook_url",
+});
+documented({
+  ...doc,
+  method: "post",
+  path: "/v1/webhooks/jobs/{job_id}/deliveries/{delivery_id}/redeliver",
+  summary: "Send a job webhook again (same webhook-id)",
+  responses: { "202": "queued" },
+});
+documented({
+  ...doc,
+  method: "get",
+  path: "/v1/webhooks/secret",
+  summary: "About the account's default secret (signs job webhook_url deliveries); never the secret",
+});
+documented({
+  ...doc,
+  method: "post",
+  path: "/v1/webhooks/secret",
+  summary: "Show the account's default secret, once",
+  responses: { "200": "`secret`", "409": "already shown: rotate" },
+});
+documented({
+  ...doc,
+  method: "post",
+  path: "/v1/webhooks/secret/rotate",
+  summary: "New default secret (shown once); the previous one keeps signing for overlap_seconds",
+  body: RotateSecretInput,
+});
+
+/** The job must be the caller's (404 otherwise); its id is the delivery target. */
+async function ownJobTarget(c: { var: AppEnv["Variables"] }, jobId: string): Promise<string> {
+  return (await getOwnJob(c.var.principal, jobId)).id;
+}
+
+/** The endpoint must be the caller's. */
+async function ownEndpointTarget(c: { var: AppEnv["Variables"] }, id: string): Promise<string> {
+  return (await getEndpoint(c.var.principal, id)).id;
+}
+
+/** Runs a change under the request's Idempotency-Key (core/webhooks/idempotency.ts). */
+async function once<T>(c: Context<AppEnv>, body: unknown, run: () => Promise<Answer<T>>) {
+  const out = await idempotent(
+    c.var.principal.accountId,
+    c.req.header("idempotency-key"),
+    { route: `${c.req.method} ${c.req.path}`, body },
+    run,
+  );
+  if (out.replayed) c.header("Idempotent-Replayed", "true");
+  return out.status === 204 ? c.body(null, 204) : c.json(out.body, out.status);
+}
+
+export const webhooks = new Hono<AppEnv>()
+  .get("/event-types", ...read, (c) => c.json({ items: WEBHOOK_EVENT_TYPES }))
+  .post("/endpoints", ...write, async (c) => {
+    const { endpoint, replayed } = await createEndpoint(c.var.principal, await readJson(c), {
+      idempotencyKey: c.req.header("idempotency-key"),
+    });
+    if (replayed) c.header("Idempotent-Replayed", "true");
+    return c.json(endpoint, 201);
+  })
+  .get("/endpoints", ...read, async (c) => c.json(await listEndpoints(c.var.principal)))
+  .get("/endpoints/:id", ...read, async (c) => c.json(await getEndpoint(c.var.principal, c.req.param("id"))))
+  .patch("/endpoints/:id", ...write, async (c) => {
+    const body = await readJson(c);
+    return once(c, body, async () => ({
+      status: 200,
+      body: await updateEndpoint(c.var.principal, c.req.param("id"), body),
+    }));
+  })
+  .delete("/endpoints/:id", ...write, (c) =>
+    once(c, null, async () => {
+      await deleteEndpoint(c.var.principal, c.req.param("id"));
+      return { status: 204, body: null };
+    }),
+  )
+  .post("/endpoints/:id/secret/rotate", ...write, async (c) => {
+    const body = await readJson(c);
+    return once(c, body, async () => ({
+      status: 200,
+      body: await rotateEndpointSecret(c.var.principal, c.req.param("id"), body),
+    }));
+  })
+  .get("/endpoints/:id/deliveries", ...read, async (c) =>
+    c.json(await listDeliveries(await ownEndpointTarget(c, c.req.param("id")), c.req.query())),
+  )
+  .get("/endpoints/:id/deliveries/:delivery", ...read, async (c) =>
+    c.json(await getDelivery(await ownEndpointTarget(c, c.req.param("id")), c.req.param("delivery"))),
+  )
+  .post("/endpoints/:id/deliveries/:delivery/redeliver", ...write, (c) =>
+    once(c, null, async () => ({
+      status: 202,
+      body: await redeliver(
+        await ownEndpointTarget(c, c.req.param("id")),
+        c.req.param("delivery"),
+        sqsTaskQueue,
+      ),
+    })),
+  )
+  .get("/jobs/:job/deliveries", ...read, async (c) =>
+    c.json(await listDeliveries(await ownJobTarget(c, c.req.param("job")), c.req.query())),
+  )
+  .get("/jobs/:job/deliveries/:delivery", ...read, async (c) =>
+    c.json(await getDelivery(await ownJobTarget(c, c.req.param("job")), c.req.param("delivery"))),
+  )
+  .post("/jobs/:job/deliveries/:delivery/redeliver", ...write, (c) =>
+    once(c, null, async () => ({
+      status: 202,
+      body: await redeliver(await ownJobTarget(c, c.req.param("job")), c.req.param("delivery"), sqsTaskQueue),
+    })),
+  )
+  .get("/secret", ...read, async (c) => c.json(await getAccountSecretInfo(c.var.principal.accountId)))
+  .post("/secret", ...write, (c) =>
+    once(c, null, async () => ({ status: 200, body: await revealAccountSecret(c.var.principal.accountId) })),
+  )
+  .post("/secret/rotate", ...write, async (c) => {
+    const body = await readJson(c);
+    return once(c, body, async () => ({
+      status: 200,
+      body: await rotateAccountSecret(c.var.principal.accountId, body),
+    }));
+  });
