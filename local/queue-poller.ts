@@ -6,7 +6,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 
-export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined | void>;
+export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined>;
 
 /**
  * Plays the role of Lambda's SQS event source mapping with ReportBatchItemFailures: long-polls a queue, hands each

@@ -2,7 +2,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { generateApiKey } from "../core/accounts/api-key.ts";
@@ -111,7 +116,14 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     });
     const { makeStreamHandler } = await import("../functions/stream/handler.ts");
     const relay: (e: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse> = makeStreamHandler(bus);
+    // The stream's on-failure destination, as on AWS (StreamFailures): a record given up on is kept here.
+    const failures = await sqs.send(new CreateQueueCommand({ QueueName: `${queuePrefix}-stream-failures` }));
     const streamPoller = new StreamPoller(dynamo.endpoint, streamArn, relay, {
+      onDiscard: async (record) => {
+        await sqs.send(
+          new SendMessageCommand({ QueueUrl: failures.QueueUrl, MessageBody: JSON.stringify(record) }),
+        );
+      },
       checkpointFile: dataDir && join(dataDir, "stream-checkpoint.json"),
       onError: (err) => onError("stream", err),
     });

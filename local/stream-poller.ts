@@ -44,6 +44,8 @@ export class StreamPoller {
       idleMs?: number;
       /** Like the event source mapping's maximumRetryAttempts: then the record is discarded (and reported). */
       maxRetries?: number;
+      /** Like the on-failure destination: receives a record given up on, so that it is kept, not lost. */
+      onDiscard?: (record: unknown) => Promise<void>;
       onError?: (e: unknown) => void;
     } = {},
   ) {
@@ -156,8 +158,11 @@ export class StreamPoller {
       }
       if (firstFailed && (s.retries ?? 0) + 1 >= (this.opts.maxRetries ?? 5) && batch.length === 1) {
         this.opts.onError?.(
-          new Error(`stream record ${firstFailed} discarded after ${this.opts.maxRetries ?? 5} attempts`),
+          new Error(
+            `stream record ${firstFailed} moved to the failure queue after ${this.opts.maxRetries ?? 5} attempts`,
+          ),
         );
+        await this.opts.onDiscard?.(toLambdaRecord(batch[0] as _Record));
         s.checkpoint = firstFailed;
         s.iterator = undefined;
         s.retries = 0;

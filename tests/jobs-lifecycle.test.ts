@@ -99,8 +99,12 @@ describe("a job's life", () => {
       Array.from({ length: 50 }, (_, i) => pollJobs(miners[i % 10] as (typeof miners)[number])),
     );
     const winners = polls.flatMap((p) => p.jobs);
-    expect(winners).toHaveLength(1);
-    expect(winners[0]?.job_id).toBe(sub.body.id);
+    // Each attempt has exactly one winner. (On a loaded machine the 50 polls can outlast the 3 s test lease, so
+    // the job may come back for attempt 2: that is a second, separate claim, never a shared one.)
+    expect(winners.filter((w) => w.attempt === 1)).toHaveLength(1);
+    expect(new Set(winners.map((w) => w.attempt)).size).toBe(winners.length);
+    expect(new Set(winners.map((w) => w.claim_token)).size).toBe(winners.length);
+    expect(winners.every((w) => w.job_id === sub.body.id)).toBe(true);
   });
 
   it("a miner never holds more jobs than its concurrency", async () => {

@@ -1,7 +1,9 @@
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBStreamEvent } from "aws-lambda";
 import { afterAll, describe, expect, it } from "vitest";
+import { ddb } from "../core/db/client.ts";
 import { type Envelope, EVENT_SOURCE } from "../events/catalog.ts";
 import { envelopeFromItem, makeRelayHandler } from "../functions/stream/relay.ts";
 import { LocalBus } from "../local/bus.ts";
@@ -369,23 +371,38 @@ describe("client webhooks", () => {
     expect(patched.body.errors[0]?.path).toBe("body.url");
   });
 
-  it("a job's webhook_url pointing at the metadata service is refused at delivery time, without a request", async () => {
+  it("a job's webhook_url that turns out to reach the metadata service is refused at delivery time, without a request", async () => {
+    // Submit refuses such a URL outright (422); delivery checks again, for names that resolve there later (DNS
+    // rebinding). Simulate that by pointing a stored job's webhook_url at the metadata address before it completes.
+    const { region, constraints } = isolated();
     const client = await fundedClient();
-    const sub = await submitEcho(client, {
-      constraints: isolated().constraints,
+    const miner = await registeredMiner({ region });
+    const refused = await submitEcho(client, {
+      constraints,
       webhook_url: "http://169.254.169.254/latest/meta-data/",
     });
-    expect(sub.status).toBe(201);
+    expect(refused.status).toBe(422);
+    const rx = await receiver();
+    const { id, token } = await claimed(client, miner, constraints, { webhook_url: rx.url });
+    await ddb().send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { PK: `JOB#${id}`, SK: "JOB" },
+        UpdateExpression: "SET webhookUrl = :u",
+        ExpressionAttributeValues: { ":u": "http://169.254.169.254/latest/meta-data/" },
+      }),
+    );
+    expect((await minerCall(miner, id, "result", { claim_token: token, output: {} })).status).toBe(200);
     const d = await eventually(async () => {
-      const res = await api<{ items: DeliveryRes[] }>("GET", `/v1/webhooks/jobs/${sub.body.id}/deliveries`, {
+      const res = await api<{ items: DeliveryRes[] }>("GET", `/v1/webhooks/jobs/${id}/deliveries`, {
         key: client.key,
       });
-      return res.body.items.find((i) => i.status === "failed");
-    }, 10_000);
-    expect(d.event_type).toBe("job.submitted.v1");
+      return res.body.items.find((i) => i.event_type === "job.completed.v1" && i.status === "failed");
+    }, 15_000);
     expect(d.attempt_count).toBe(1);
     expect(d.response_status).toBeNull();
     expect(d.last_error).toMatch(/metadata/);
+    expect(rx.ofType("job.completed.v1")).toEqual([]);
   });
 
   it("a job's webhook_url gets its job's events signed with the account's default secret, shown once", async () => {

@@ -127,6 +127,39 @@ async function* candidates(service: string): AsyncGenerator<Job> {
   }
 }
 
+/** How many of the best candidates a poll shuffles before trying them (see `spread`). */
+const claimSpread = () => Math.max(1, Number(process.env.COORD_CLAIM_SPREAD ?? 4));
+
+/**
+ * Reorders a candidate stream in windows of `width`, shuffled within each window. Many miners polling at once would
+ * otherwise all race for the same head job, and all but one would pay for a cancelled transaction; spreading them
+ * over the best few costs at most a swap of neighbours of equal priority. The width may change as the stream is
+ * read: a poll goes in strict order until it loses a race, and spreads from then on.
+ */
+export async function* spread<T>(
+  source: AsyncIterable<T>,
+  width: number | (() => number),
+  group: (item: T) => unknown = () => 0,
+): AsyncGenerator<T> {
+  const k = typeof width === "number" ? () => width : width;
+  let window: T[] = [];
+  const flush = function* () {
+    for (let i = window.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [window[i], window[j]] = [window[j] as T, window[i] as T];
+    }
+    yield* window;
+    window = [];
+  };
+  for await (const item of source) {
+    // Never across groups (priorities): a higher-priority job always comes first.
+    if (window.length > 0 && group(window[0] as T) !== group(item)) yield* flush();
+    window.push(item);
+    if (window.length >= k()) yield* flush();
+  }
+  yield* flush();
+}
+
 /** One pass: claims up to `want` jobs the miner can run. */
 async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token: string }[]> {
   const summary = await readSummary();
@@ -137,7 +170,9 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
     if (claimed.length >= want) break;
     const seen = summary.get(service) as string;
     let any = false;
-    for await (const job of candidates(service)) {
+    let contended = false;
+    const width = () => (contended ? claimSpread() : 1);
+    for await (const job of spread(candidates(service), width, (j) => j.priority)) {
       any = true;
       if (claimed.length >= want) break;
       if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
@@ -171,6 +206,7 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
       } catch (err) {
         if (!(err instanceof TransactionRefused)) throw err;
         if (err.failedAt(1)) return claimed; // the miner is full (or no longer online)
+        contended = true;
         // someone else claimed it, or it changed: try the next candidate
       }
     }

@@ -1,0 +1,407 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import diagnostics from "node:diagnostics_channel";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type CapacityRecord, capacityMeter } from "../../core/db/client.ts";
+import { QueuePoller } from "../../local/queue-poller.ts";
+import { StreamPoller } from "../../local/stream-poller.ts";
+
+/**
+ * Attributes what the in-process stack does to whoever caused it:
+ * - every HTTP request gets a context (AsyncLocalStorage, entered from Node's `http.server.request.start`
+ *   diagnostics channel) that collects the DynamoDB capacity its handler consumed and its server time (request
+ *   start -> response finished: the stand-in for Lambda duration);
+ * - work outside any request is classed by who started it: the stream poller and the queue pollers run their
+ *   handlers in their own context (and their invocations are timed), everything else started with the stack is the
+ *   cron sweep;
+ * - outbox events written (by type) and table writes that pass the stream filter are counted from the writes;
+ * - the app's structured log lines are captured (not printed) and counted, for the CloudWatch Logs estimate.
+ *
+ * Capacity comes from DynamoDB Local's ConsumedCapacity (core/db/client.ts meter), adjusted where it differs from
+ * what AWS bills: see `billedUnits`.
+ */
+
+export interface OpUse {
+  calls: number;
+  errors: number;
+  read: number;
+  write: number;
+  /** Units added by `billedUnits` (not reported by DynamoDB Local): AWS's documented minimums. */
+  estimated: number;
+  /** Write units guessed for cancelled transactions (AWS does not document them): an upper bound. */
+  cancelled: number;
+}
+
+export interface Bucket {
+  requests: number;
+  /** Server time per request, ms. */
+  serverMs: number[];
+  calls: number;
+  read: number;
+  write: number;
+  estimated: number;
+  cancelled: number;
+  ops: Record<string, OpUse>;
+}
+
+interface RequestCtx {
+  kind: "request";
+  method: string;
+  path: string;
+  started: number;
+  usage: Map<string, OpUse>;
+}
+type Ctx = RequestCtx | { kind: "ignore" } | { kind: "background"; name: string };
+
+export interface Invocations {
+  count: number;
+  records: number;
+  ms: number;
+}
+
+export type Classifier = (method: string, path: string, status: number) => string | undefined;
+
+const als = new AsyncLocalStorage<Ctx>();
+const pending = new WeakMap<ServerResponse, RequestCtx>();
+
+let classify: Classifier = (method, path) => `${method} ${path.split("?")[0]}`;
+let buckets = new Map<string, Bucket>();
+let events = new Map<string, number>();
+let streamRecords = 0;
+let sweepRuns = 0;
+let invocations = new Map<string, Invocations>();
+let writesByIndex = new Map<string, number>();
+let logBytes = 0;
+let logLines = 0;
+let errorLines: string[] = [];
+
+function newBucket(): Bucket {
+  return { requests: 0, serverMs: [], calls: 0, read: 0, write: 0, estimated: 0, cancelled: 0, ops: {} };
+}
+
+function bucket(name: string): Bucket {
+  let b = buckets.get(name);
+  if (!b) {
+    b = newBucket();
+    buckets.set(name, b);
+  }
+  return b;
+}
+
+function addOp(map: Map<string, OpUse> | Record<string, OpUse>, label: string, u: OpUse): void {
+  const get = (k: string) => (map instanceof Map ? map.get(k) : map[k]);
+  let cur = get(label);
+  if (!cur) {
+    cur = { calls: 0, errors: 0, read: 0, write: 0, estimated: 0, cancelled: 0 };
+    if (map instanceof Map) map.set(label, cur);
+    else map[label] = cur;
+  }
+  cur.calls += u.calls;
+  cur.errors += u.errors;
+  cur.read += u.read;
+  cur.write += u.write;
+  cur.estimated += u.estimated;
+  cur.cancelled += u.cancelled;
+}
+
+function addToBucket(b: Bucket, label: string, u: OpUse): void {
+  b.calls += u.calls;
+  b.read += u.read;
+  b.write += u.write;
+  b.estimated += u.estimated;
+  b.cancelled += u.cancelled;
+  addOp(b.ops, label, u);
+}
+
+type Item = Record<string, unknown>;
+const str = (v: unknown) => (typeof v === "string" ? v : "");
+const prefix = (pk: string) => pk.split("#")[0] ?? pk;
+
+function keyLabel(key: Item | undefined): string {
+  const pk = str(key?.PK);
+  const sk = str(key?.SK);
+  const p = prefix(pk);
+  const s = prefix(sk);
+  return s && s !== p ? `${p}/${s}` : p;
+}
+
+function transactItems(input: Item): Item[] {
+  return ((input.TransactItems as Item[] | undefined) ?? []).map(
+    (t) => (t.Put ?? t.Update ?? t.Delete ?? t.ConditionCheck ?? {}) as Item,
+  );
+}
+
+/** A short label for a call: the operation and the kind of item (key prefix) or index it reads. */
+export function describe(rec: CapacityRecord): string {
+  const input = rec.input as Item;
+  switch (rec.operation) {
+    case "Query":
+    case "Scan": {
+      const values = (input.ExpressionAttributeValues ?? {}) as Item;
+      const pk = str(values[":pk"]) || str(Object.values(values)[0]);
+      return `${rec.operation} ${input.IndexName ?? "table"} ${prefix(pk)}`;
+    }
+    case "BatchGetItem": {
+      const req = Object.values((input.RequestItems ?? {}) as Record<string, { Keys?: Item[] }>)[0];
+      return `BatchGetItem ${keyLabel(req?.Keys?.[0])}`;
+    }
+    case "TransactWriteItems":
+    case "TransactGetItems":
+      return `${rec.operation} (${(input.TransactItems as unknown[] | undefined)?.length ?? 0} items)`;
+    case "PutItem":
+      return `PutItem ${keyLabel(input.Item as Item)}`;
+    default:
+      return `${rec.operation} ${keyLabel(input.Key as Item)}`;
+  }
+}
+
+/**
+ * What AWS would bill, from what DynamoDB Local reported:
+ * - a Query/Scan that returns nothing is reported as 0 units; AWS charges the minimum read (0.5 RCU eventually
+ *   consistent, 1 strongly consistent);
+ * - calls that fail report no capacity: a conditional write whose condition fails still consumes write capacity on
+ *   AWS (at least 1 WCU); a cancelled transaction is counted at 2 WCU per item (an upper bound: AWS does not
+ *   document the exact charge).
+ */
+export function billedUnits(rec: CapacityRecord) {
+  let { readUnits: read, writeUnits: write } = rec;
+  let estimated = 0;
+  let cancelled = 0;
+  const input = rec.input as Item;
+  if (rec.error === "ConditionalCheckFailedException") {
+    estimated = 1;
+    write += 1;
+  } else if (rec.error === "TransactionCanceledException") {
+    cancelled = 2 * transactItems(input).length;
+    write += cancelled;
+  } else if (!rec.error && (rec.operation === "Query" || rec.operation === "Scan") && read === 0) {
+    estimated = input.ConsistentRead ? 1 : 0.5;
+    read += estimated;
+  }
+  return { read, write, estimated, cancelled };
+}
+
+function countWrites(rec: CapacityRecord): void {
+  if (rec.error) return;
+  const input = rec.input as Item;
+  const puts: Item[] =
+    rec.operation === "PutItem"
+      ? [input.Item as Item]
+      : rec.operation === "TransactWriteItems"
+        ? ((input.TransactItems as Item[] | undefined) ?? []).flatMap((t) =>
+            t.Put ? [(t.Put as Item).Item as Item] : [],
+          )
+        : [];
+  for (const item of puts) {
+    if (item?.entity === "event") {
+      const type = str(item.type);
+      events.set(type, (events.get(type) ?? 0) + 1);
+      streamRecords++;
+    } else if (item?.entity === "job" && str(item.GSI1PK).startsWith("QUEUE#")) {
+      streamRecords++;
+    }
+  }
+  if (rec.operation === "Query" && str((input.ExpressionAttributeValues as Item)?.[":pk"]) === "DEADLINE#0")
+    sweepRuns++;
+}
+
+function onCapacity(rec: CapacityRecord): void {
+  const ctx = als.getStore();
+  if (ctx?.kind === "ignore") return;
+  countWrites(rec);
+  if (rec.writeUnits > 0) {
+    for (const [where, units] of Object.entries(rec.byIndex))
+      writesByIndex.set(where, (writesByIndex.get(where) ?? 0) + units);
+  }
+  const units = billedUnits(rec);
+  const use: OpUse = {
+    calls: 1,
+    errors: rec.error ? 1 : 0,
+    read: units.read,
+    write: units.write,
+    estimated: units.estimated,
+    cancelled: units.cancelled,
+  };
+  const label = describe(rec);
+  if (ctx?.kind === "request") addOp(ctx.usage, label, use);
+  else addToBucket(bucket(`bg: ${ctx?.kind === "background" ? ctx.name : "other"}`), label, use);
+}
+
+let apiPort: number | undefined;
+
+/** Only requests to the API count (fauxqs, the SQS emulator, also serves HTTP in this process). */
+export function setApiPort(port: number): void {
+  apiPort = port;
+}
+
+function onRequestStart(message: unknown): void {
+  const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
+  if (apiPort !== undefined && request.socket.localPort !== apiPort) return;
+  const ctx: RequestCtx = {
+    kind: "request",
+    method: request.method ?? "GET",
+    path: request.url ?? "/",
+    started: performance.now(),
+    usage: new Map(),
+  };
+  pending.set(response, ctx);
+  // The request's handler runs synchronously after this message, so everything it awaits inherits the context.
+  als.enterWith(ctx);
+}
+
+function onResponseFinish(message: unknown): void {
+  const { response } = message as { response: ServerResponse };
+  const ctx = pending.get(response);
+  if (!ctx) return;
+  pending.delete(response);
+  const name = classify(ctx.method, ctx.path, response.statusCode);
+  if (!name) return;
+  const b = bucket(name);
+  b.requests++;
+  b.serverMs.push(performance.now() - ctx.started);
+  for (const [label, use] of ctx.usage) addToBucket(b, label, use);
+}
+
+let originalWrite: typeof process.stdout.write | undefined;
+
+function captureLogs(): void {
+  originalWrite = process.stdout.write;
+  const passThrough = originalWrite;
+  process.stdout.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
+    if (text.startsWith("{") && text.includes('"service":"coordinator"')) {
+      if (als.getStore()?.kind !== "ignore") {
+        logBytes += Buffer.byteLength(text);
+        logLines += text.split("\n").filter(Boolean).length;
+        if (text.includes('"level":"ERROR"') && errorLines.length < 5) errorLines.push(text.slice(0, 600));
+      }
+      const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      cb?.();
+      return true;
+    }
+    return (passThrough as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof process.stdout.write;
+}
+
+type Handler = (event: { Records: unknown[] }) => Promise<unknown>;
+
+/**
+ * Runs the pollers' handlers in a named background context and times each invocation (records per batch, ms): the
+ * stand-in for the stream and queue Lambdas' invocations and durations.
+ */
+const unpatch: (() => void)[] = [];
+
+function patchPoller(proto: { start(): void }, name: string): void {
+  const start = proto.start;
+  unpatch.push(() => {
+    proto.start = start;
+  });
+  proto.start = function (this: { handler: Handler }) {
+    const inner = this.handler;
+    this.handler = async (event) => {
+      const started = performance.now();
+      try {
+        return await inner(event);
+      } finally {
+        if (als.getStore()?.kind !== "ignore") {
+          const inv = invocations.get(name) ?? { count: 0, records: 0, ms: 0 };
+          inv.count++;
+          inv.records += event.Records.length;
+          inv.ms += performance.now() - started;
+          invocations.set(name, inv);
+        }
+      }
+    };
+    return als.run({ kind: "background", name }, () => start.call(this));
+  };
+}
+
+let installed = false;
+
+/** Starts attributing (idempotent). Call before the stack starts. */
+export function install(classifier?: Classifier): void {
+  if (classifier) classify = classifier;
+  if (installed) return;
+  installed = true;
+  patchPoller(StreamPoller.prototype, "stream handler");
+  patchPoller(QueuePoller.prototype, "queue consumers");
+  capacityMeter.listener = onCapacity;
+  diagnostics.subscribe("http.server.request.start", onRequestStart);
+  diagnostics.subscribe("http.server.response.finish", onResponseFinish);
+  captureLogs();
+}
+
+export function setClassifier(classifier: Classifier): void {
+  classify = classifier;
+}
+
+export function uninstall(): void {
+  if (!installed) return;
+  installed = false;
+  capacityMeter.listener = undefined;
+  for (const undo of unpatch.splice(0)) undo();
+  diagnostics.unsubscribe("http.server.request.start", onRequestStart);
+  diagnostics.unsubscribe("http.server.response.finish", onResponseFinish);
+  if (originalWrite) process.stdout.write = originalWrite;
+}
+
+/** Runs `fn` (e.g. starting the stack: its cron timers) so that the work it starts counts as background `name`. */
+export function asBackground<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  return als.run({ kind: "background", name }, fn);
+}
+
+/** Runs `fn` without attributing anything it causes (the benchmark's own table access). */
+export function ignored<T>(fn: () => Promise<T>): Promise<T> {
+  return als.run({ kind: "ignore" }, fn);
+}
+
+export function reset(): void {
+  buckets = new Map();
+  events = new Map();
+  streamRecords = 0;
+  sweepRuns = 0;
+  invocations = new Map();
+  writesByIndex = new Map();
+  logBytes = 0;
+  logLines = 0;
+  errorLines = [];
+}
+
+export interface Snapshot {
+  buckets: Record<string, Bucket>;
+  events: Record<string, number>;
+  /** Writes that reach the stream handler through the stream filter (outbox inserts + ready jobs). */
+  streamRecords: number;
+  sweepRuns: number;
+  /** Handler invocations of the stream and queue pollers (Lambda stand-ins). */
+  invocations: Record<string, Invocations>;
+  /** Write units reported by DynamoDB Local, by where they were spent (`table`, `GSI1`...). */
+  writesByIndex: Record<string, number>;
+  logBytes: number;
+  logLines: number;
+  errorLines: string[];
+}
+
+export function snapshot(): Snapshot {
+  return structuredClone({
+    buckets: Object.fromEntries(buckets),
+    events: Object.fromEntries(events),
+    streamRecords,
+    sweepRuns,
+    invocations: Object.fromEntries(invocations),
+    writesByIndex: Object.fromEntries(writesByIndex),
+    logBytes,
+    logLines,
+    errorLines,
+  });
+}
+
+/** Sums buckets (e.g. every `bg:` bucket). */
+export function merge(list: Bucket[]): Bucket {
+  const out = newBucket();
+  for (const b of list) {
+    out.requests += b.requests;
+    out.serverMs.push(...b.serverMs);
+    for (const [label, use] of Object.entries(b.ops)) addToBucket(out, label, use);
+  }
+  return out;
+}
