@@ -15,7 +15,7 @@ describe("spreading claims over the best candidates", () => {
   it("keeps every candidate, and moves none out of its window of k", async () => {
     const out = await collect(spread(numbers(10), 4));
     expect([...out].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    out.forEach((value, index) => expect(Math.floor(value / 4)).toBe(Math.floor(index / 4)));
+    for (const [index, value] of out.entries()) expect(Math.floor(value / 4)).toBe(Math.floor(index / 4));
   });
 
   it("never moves a candidate across a group boundary (priority)", async () => {
