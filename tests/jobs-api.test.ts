@@ -79,6 +79,18 @@ describe("submitting jobs", () => {
     );
   });
 
+  it("cancel honours Idempotency-Key: a repeat replays the first answer", async () => {
+    const client = await fundedClient();
+    const sub = await submitEcho(client, { constraints: isolated().constraints });
+    const headers = { "idempotency-key": `cancel-${Math.random()}` };
+    const first = await api("POST", `/v1/jobs/${sub.body.id}/cancel`, { key: client.key, headers });
+    const again = await api("POST", `/v1/jobs/${sub.body.id}/cancel`, { key: client.key, headers });
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(again.text).toBe(first.text);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+  });
+
   it("a webhook_url pointing at cloud metadata is 422 naming body.webhook_url", async () => {
     const client = await fundedClient();
     const res = await api("POST", "/v1/jobs", {

@@ -8,6 +8,12 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { CoordError, ValidationError } from "../errors.ts";
+import {
+  findReplay,
+  idempotencyRecord,
+  parseIdempotencyKey,
+  requestHash,
+} from "../idempotency/idempotency.ts";
 import { newId } from "../ids.ts";
 import { postingItems } from "../ledger/ledger.ts";
 import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
@@ -71,19 +77,6 @@ export interface SubmitResult {
   replayed: boolean;
 }
 
-function requestHash(body: unknown): string {
-  return createHash("sha256")
-    .update(canonicalize(body) ?? "")
-    .digest("hex");
-}
-
-const IdempotencyKey = v.pipe(
-  v.string(),
-  v.minLength(1),
-  v.maxLength(255),
-  v.regex(/^[\x21-\x7e]+$/, "printable ASCII only"),
-);
-
 /**
  * Submits a job: validates the request and the service input, holds `max_price` from the balance (402 if it cannot
  * be held), and writes the job, its input, the hold and the `job.submitted.v1` event in one transaction. With an
@@ -96,14 +89,13 @@ export async function submitJob(
   opts: { idempotencyKey?: string; correlationId?: string; service?: string } = {},
 ): Promise<SubmitResult> {
   const body = parse(SubmitInput, opts.service ? { ...(raw as object), service: opts.service } : raw, "body");
-  const idemKey =
-    opts.idempotencyKey === undefined
-      ? undefined
-      : parse(IdempotencyKey, opts.idempotencyKey, "header.idempotency-key");
-  const hash = idemKey ? requestHash(raw) : undefined;
+  const idemKey = parseIdempotencyKey(opts.idempotencyKey);
+  const hash = idemKey
+    ? requestHash("POST /v1/jobs", { ...(raw as object), service: body.service })
+    : undefined;
   if (idemKey) {
-    const replay = await findReplay(principal.accountId, idemKey, hash as string);
-    if (replay) return replay;
+    const replay = await findReplay<JobView>(principal.accountId, idemKey, hash as string);
+    if (replay) return { status: 201, job: replay, replayed: true };
   }
 
   const def = findService(body.service);
@@ -197,31 +189,14 @@ export async function submitJob(
     }),
   ];
   const poolCheckAt = poolCheck ? items.push(poolCheck) - 1 : -1;
-  if (idemKey) {
-    items.push({
-      Put: {
-        TableName: config.tableName,
-        Item: {
-          ...keys.idempotency(principal.accountId, idemKey),
-          entity: "idempotency",
-          requestHash: hash,
-          jobId: job.id,
-          // Stored as the exact JSON text sent, so a replay is byte-for-byte the first response.
-          response: { status: 201, body: JSON.stringify(view) },
-          expiresAt: Math.floor(now.getTime() / 1000) + 86_400,
-        },
-        ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
-        ExpressionAttributeValues: { ":nowS": Math.floor(now.getTime() / 1000) },
-      },
-    });
-  }
+  if (idemKey) items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now));
   try {
     await transact(items);
   } catch (err) {
     if (err instanceof TransactionRefused) {
       if (idemKey && err.failedAt(items.length - 1)) {
-        const replay = await findReplay(principal.accountId, idemKey, hash as string);
-        if (replay) return replay;
+        const replay = await findReplay<JobView>(principal.accountId, idemKey, hash as string);
+        if (replay) return { status: 201, job: replay, replayed: true };
       }
       if (poolCheckAt >= 0 && err.failedAt(poolCheckAt)) throw poolRefused();
       if (err.failedAt(2))
@@ -250,26 +225,4 @@ export function holdItems(job: Job, at: Date): TransactItem[] {
     ],
     at,
   );
-}
-
-async function findReplay(accountId: string, key: string, hash: string): Promise<SubmitResult | undefined> {
-  const out = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.idempotency(accountId, key),
-      ConsistentRead: true,
-    }),
-  );
-  const item = out.Item;
-  if (!item || Number(item.expiresAt) < Date.now() / 1000) return undefined;
-  if (item.requestHash !== hash) {
-    throw new CoordError(
-      "idempotency_mismatch",
-      "this Idempotency-Key was used with a different request body",
-      {
-        errors: [{ path: "header.idempotency-key", message: "reused with a different body" }],
-      },
-    );
-  }
-  return { status: 201, job: JSON.parse(item.response.body) as JobView, replayed: true };
 }

@@ -15,6 +15,12 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
 import { CoordError, ForbiddenError, NotFoundError, QuotaExceededError, ValidationError } from "../errors.ts";
+import {
+  findReplay,
+  idempotencyRecord,
+  parseIdempotencyKey,
+  requestHash,
+} from "../idempotency/idempotency.ts";
 import { ID_PATTERN, newId } from "../ids.ts";
 import { TransactionRefused, transact } from "../jobs/transition.ts";
 import { parse } from "../validate.ts";
@@ -114,13 +120,6 @@ export const AddMemberInput = v.object({
 });
 
 export const ListPoolsQuery = v.object(pageQuery(100));
-
-const IdempotencyKey = v.pipe(
-  v.string(),
-  v.minLength(1),
-  v.maxLength(255),
-  v.regex(/^[\x21-\x7e]+$/, "printable ASCII only"),
-);
 
 // ---- reads ----
 
@@ -260,30 +259,6 @@ export async function listPoolMiners(principal: Principal, poolId: string, query
 
 // ---- writes ----
 
-function requestHash(body: unknown): string {
-  return createHash("sha256")
-    .update(`POST /v1/pools\n${canonicalize(body) ?? ""}`)
-    .digest("hex");
-}
-
-async function findReplay(accountId: string, key: string, hash: string): Promise<PoolView | undefined> {
-  const out = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.idempotency(accountId, key),
-      ConsistentRead: true,
-    }),
-  );
-  const item = out.Item;
-  if (!item || Number(item.expiresAt) < Date.now() / 1000) return undefined;
-  if (item.requestHash !== hash) {
-    throw new CoordError("idempotency_mismatch", "this Idempotency-Key was used with a different request", {
-      errors: [{ path: "header.idempotency-key", message: "reused with a different body" }],
-    });
-  }
-  return JSON.parse(item.response.body) as PoolView;
-}
-
 function membershipPut(pool: Pool, accountId: string, role: PoolRole, at: string): TransactItem {
   return {
     Put: {
@@ -341,13 +316,10 @@ export async function createPool(
     throw new ForbiddenError("only miner accounts own pools: a pool's miners are its owner's");
   }
   const body = parse(CreatePoolInput, raw, "body");
-  const idemKey =
-    opts.idempotencyKey === undefined
-      ? undefined
-      : parse(IdempotencyKey, opts.idempotencyKey, "header.idempotency-key");
-  const hash = idemKey ? requestHash(raw) : undefined;
+  const idemKey = parseIdempotencyKey(opts.idempotencyKey);
+  const hash = idemKey ? requestHash("POST /v1/pools", raw) : undefined;
   if (idemKey) {
-    const replay = await findReplay(principal.accountId, idemKey, hash as string);
+    const replay = await findReplay<PoolView>(principal.accountId, idemKey, hash as string);
     if (replay) return { pool: replay, replayed: true };
   }
   const now = new Date();
@@ -389,27 +361,12 @@ export async function createPool(
       at: now,
     }),
   ];
-  if (idemKey) {
-    items.push({
-      Put: {
-        TableName: config.tableName,
-        Item: {
-          ...keys.idempotency(principal.accountId, idemKey),
-          entity: "idempotency",
-          requestHash: hash,
-          response: { status: 201, body: JSON.stringify(view) },
-          expiresAt: Math.floor(now.getTime() / 1000) + 86_400,
-        },
-        ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
-        ExpressionAttributeValues: { ":nowS": Math.floor(now.getTime() / 1000) },
-      },
-    });
-  }
+  if (idemKey) items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now));
   try {
     await transact(items);
   } catch (err) {
     if (idemKey && err instanceof TransactionRefused && err.failedAt(items.length - 1)) {
-      const replay = await findReplay(principal.accountId, idemKey, hash as string);
+      const replay = await findReplay<PoolView>(principal.accountId, idemKey, hash as string);
       if (replay) return { pool: replay, replayed: true };
     }
     throw err;

@@ -10,12 +10,17 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { CoordError, NotFoundError, QuotaExceededError } from "../errors.ts";
+import {
+  findReplay,
+  idempotencyRecord,
+  parseIdempotencyKey,
+  requestHash,
+} from "../idempotency/idempotency.ts";
 import { newId } from "../ids.ts";
 import { TransactionRefused, transact } from "../jobs/transition.ts";
 import { parse } from "../validate.ts";
 import { assertWebhookUrl } from "./address.ts";
 import { webhookConfig } from "./config.ts";
-import { IdempotencyKey } from "./idempotency.ts";
 import { RotateSecretInput, rotateSecrets, StoredSecret, secretsInfo } from "./secrets.ts";
 
 const Url = v.pipe(v.string(), v.maxLength(2048, "url is at most 2048 characters"));
@@ -133,30 +138,6 @@ export async function getEndpoint(principal: Principal, id: string) {
   return endpointView(await ownEndpoint(principal, id));
 }
 
-function requestHash(route: string, body: unknown): string {
-  return createHash("sha256")
-    .update(`${route}\n${canonicalize(body) ?? ""}`)
-    .digest("hex");
-}
-
-async function findReplay(accountId: string, key: string, hash: string) {
-  const out = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.idempotency(accountId, key),
-      ConsistentRead: true,
-    }),
-  );
-  const item = out.Item;
-  if (!item || Number(item.expiresAt) < Date.now() / 1000) return undefined;
-  if (item.requestHash !== hash) {
-    throw new CoordError("idempotency_mismatch", "this Idempotency-Key was used with a different request", {
-      errors: [{ path: "header.idempotency-key", message: "reused with a different body" }],
-    });
-  }
-  return JSON.parse(item.response.body) as EndpointView & { secret: string };
-}
-
 /**
  * Registers an endpoint: the URL is checked (syntax, then its host against the address policy, DNS included) and
  * a `whsec_` secret is generated and returned this once (`secret`). With an Idempotency-Key, a repeat of the
@@ -168,13 +149,14 @@ export async function createEndpoint(
   opts: { idempotencyKey?: string } = {},
 ) {
   const body = parse(CreateEndpointInput, raw, "body");
-  const idemKey =
-    opts.idempotencyKey === undefined
-      ? undefined
-      : parse(IdempotencyKey, opts.idempotencyKey, "header.idempotency-key");
+  const idemKey = parseIdempotencyKey(opts.idempotencyKey);
   const hash = idemKey ? requestHash("POST /v1/webhooks/endpoints", raw) : undefined;
   if (idemKey) {
-    const replay = await findReplay(principal.accountId, idemKey, hash as string);
+    const replay = await findReplay<EndpointView & { secret: string }>(
+      principal.accountId,
+      idemKey,
+      hash as string,
+    );
     if (replay) return { endpoint: replay, replayed: true };
   }
   await assertWebhookUrl(body.url, "body.url");
@@ -216,27 +198,16 @@ export async function createEndpoint(
       },
     },
   ];
-  if (idemKey) {
-    items.push({
-      Put: {
-        TableName: config.tableName,
-        Item: {
-          ...keys.idempotency(principal.accountId, idemKey),
-          entity: "idempotency",
-          requestHash: hash,
-          response: { status: 201, body: JSON.stringify(view) },
-          expiresAt: Math.floor(now.getTime() / 1000) + 86_400,
-        },
-        ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
-        ExpressionAttributeValues: { ":nowS": Math.floor(now.getTime() / 1000) },
-      },
-    });
-  }
+  if (idemKey) items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now));
   try {
     await transact(items);
   } catch (err) {
     if (idemKey && err instanceof TransactionRefused && err.failedAt(1)) {
-      const replay = await findReplay(principal.accountId, idemKey, hash as string);
+      const replay = await findReplay<EndpointView & { secret: string }>(
+        principal.accountId,
+        idemKey,
+        hash as string,
+      );
       if (replay) return { endpoint: replay, replayed: true };
     }
     throw err;

@@ -15,6 +15,7 @@ import { resolveShortcut } from "../../../core/services/registry.ts";
 import { requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
+import { once } from "../idempotent.ts";
 import { documented } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 import { jobEventsResponse } from "../sse.ts";
@@ -114,11 +115,17 @@ export const jobs = new Hono<AppEnv>()
     });
     return c.json({ ...jobView(job), version: job.version });
   })
-  .post("/:id/cancel", ...write, async (c) =>
-    c.json(await cancelJob(c.var.principal, c.req.param("id"), c.var.requestId)),
+  .post("/:id/cancel", ...write, (c) =>
+    once(c, null, async () => ({
+      status: 200,
+      body: await cancelJob(c.var.principal, c.req.param("id"), c.var.requestId),
+    })),
   )
-  .post("/:id/retry", ...write, async (c) =>
-    c.json(await retryJob(c.var.principal, c.req.param("id"), c.var.requestId)),
+  .post("/:id/retry", ...write, (c) =>
+    once(c, null, async () => ({
+      status: 200,
+      body: await retryJob(c.var.principal, c.req.param("id"), c.var.requestId),
+    })),
   )
   .get("/:id/result", ...read, async (c) => c.json(await getResult(c.var.principal, c.req.param("id"))))
   // SSE for `Accept: text/event-stream` (Last-Event-ID resume), else JSON long-polled with ?after=&wait= (sse.ts).

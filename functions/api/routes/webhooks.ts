@@ -17,7 +17,6 @@ import {
   UpdateEndpointInput,
   updateEndpoint,
 } from "../../../core/webhooks/endpoints.ts";
-import { type Answer, idempotent } from "../../../core/webhooks/idempotency.ts";
 import {
   getAccountSecretInfo,
   RotateSecretInput,
@@ -29,6 +28,7 @@ import { sqsTaskQueue } from "../../queues/webhooks-tasks.ts";
 import { requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
+import { once } from "../idempotent.ts";
 import { documented } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
@@ -141,18 +141,6 @@ async function ownJobTarget(c: { var: AppEnv["Variables"] }, jobId: string): Pro
 /** The endpoint must be the caller's. */
 async function ownEndpointTarget(c: { var: AppEnv["Variables"] }, id: string): Promise<string> {
   return (await getEndpoint(c.var.principal, id)).id;
-}
-
-/** Runs a change under the request's Idempotency-Key (core/webhooks/idempotency.ts). */
-async function once<T>(c: Context<AppEnv>, body: unknown, run: () => Promise<Answer<T>>) {
-  const out = await idempotent(
-    c.var.principal.accountId,
-    c.req.header("idempotency-key"),
-    { route: `${c.req.method} ${c.req.path}`, body },
-    run,
-  );
-  if (out.replayed) c.header("Idempotent-Replayed", "true");
-  return out.status === 204 ? c.body(null, 204) : c.json(out.body, out.status);
 }
 
 export const webhooks = new Hono<AppEnv>()

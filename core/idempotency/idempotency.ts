@@ -5,9 +5,15 @@ import * as v from "valibot";
 import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
+import type { TransactItem } from "../db/outbox.ts";
 import { CoordError } from "../errors.ts";
 import { parse } from "../validate.ts";
 
+/**
+ * `Idempotency-Key` on every mutating client call. Two ways to keep the first answer: creations record it inside
+ * their own transaction (`idempotencyRecord` + `findReplay`: concurrent duplicates create one object), other changes
+ * run under `idempotent()` (a record claimed first, the answer stored after).
+ */
 export const IdempotencyKey = v.pipe(
   v.string(),
   v.minLength(1),
@@ -30,6 +36,67 @@ export interface Answer<T> {
  * with a different request it is 422, and while the first is still running it is 409. A request that fails leaves
  * nothing behind, so it can be retried. (Endpoint creation records its key in the same transaction instead.)
  */
+/** What identifies a request: the route and the canonical (RFC 8785) JSON of its body. */
+export function requestHash(route: string, body: unknown): string {
+  return createHash("sha256")
+    .update(`${route}\n${canonicalize(body ?? null) ?? ""}`)
+    .digest("hex");
+}
+
+export function parseIdempotencyKey(raw: string | undefined): string | undefined {
+  return raw === undefined ? undefined : parse(IdempotencyKey, raw, "header.idempotency-key");
+}
+
+function mismatch(): CoordError {
+  return new CoordError("idempotency_mismatch", "this Idempotency-Key was used with a different request", {
+    errors: [{ path: "header.idempotency-key", message: "reused with a different request" }],
+  });
+}
+
+/**
+ * The idempotency record to put in a creation's own transaction, holding the exact JSON text of its 201 answer so
+ * that a replay is byte-for-byte the first response. Put last: its condition failing means "a duplicate won".
+ */
+export function idempotencyRecord(
+  accountId: string,
+  key: string,
+  hash: string,
+  body: unknown,
+  at: Date,
+): TransactItem {
+  const now = Math.floor(at.getTime() / 1000);
+  return {
+    Put: {
+      TableName: config.tableName,
+      Item: {
+        ...keys.idempotency(accountId, key),
+        entity: "idempotency",
+        requestHash: hash,
+        state: "done",
+        response: { status: 201, body: JSON.stringify(body) },
+        expiresAt: now + KEEP_SECONDS,
+      },
+      ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
+      ExpressionAttributeValues: { ":nowS": now },
+    },
+  };
+}
+
+/** The first answer for this key, if any (422 if the key came with a different request). */
+export async function findReplay<T>(accountId: string, key: string, hash: string): Promise<T | undefined> {
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: config.tableName,
+      Key: keys.idempotency(accountId, key),
+      ConsistentRead: true,
+    }),
+  );
+  const item = out.Item;
+  if (!item || Number(item.expiresAt) < Date.now() / 1000 || !item.response) return undefined;
+  if (item.requestHash !== hash) throw mismatch();
+  return JSON.parse(item.response.body) as T;
+}
+
 export async function idempotent<T>(
   accountId: string,
   rawKey: string | undefined,
@@ -38,9 +105,7 @@ export async function idempotent<T>(
 ): Promise<Answer<T> & { replayed: boolean }> {
   if (rawKey === undefined) return { ...(await run()), replayed: false };
   const key = parse(IdempotencyKey, rawKey, "header.idempotency-key");
-  const hash = createHash("sha256")
-    .update(`${request.route}\n${canonicalize(request.body ?? null) ?? ""}`)
-    .digest("hex");
+  const hash = requestHash(request.route, request.body);
   const Key = keys.idempotency(accountId, key);
   const now = Math.floor(Date.now() / 1000);
   try {
@@ -64,11 +129,7 @@ export async function idempotent<T>(
       await ddb().send(new GetCommand({ TableName: config.tableName, Key, ConsistentRead: true }))
     ).Item;
     if (!found || Number(found.expiresAt) < now) return idempotent(accountId, rawKey, request, run);
-    if (found.requestHash !== hash) {
-      throw new CoordError("idempotency_mismatch", "this Idempotency-Key was used with a different request", {
-        errors: [{ path: "header.idempotency-key", message: "reused with a different request" }],
-      });
-    }
+    if (found.requestHash !== hash) throw mismatch();
     if (found.state === "running" || !found.response) {
       throw new CoordError(
         "idempotency_in_progress",
