@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -6,7 +5,6 @@ import {
   QueryCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
-import canonicalize from "canonicalize";
 import * as v from "valibot";
 import { cursorWithin, nextCursor, type Page, pageQuery } from "../accounts/page.ts";
 import { config } from "../config.ts";
@@ -14,7 +12,7 @@ import type { Ctx, Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
-import { CoordError, ForbiddenError, NotFoundError, QuotaExceededError, ValidationError } from "../errors.ts";
+import { ForbiddenError, NotFoundError, QuotaExceededError, ValidationError } from "../errors.ts";
 import {
   findReplay,
   idempotencyRecord,

@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
 import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import canonicalize from "canonicalize";
 import * as v from "valibot";
 import { WEBHOOK_EVENT_TYPES } from "../../events/rules.ts";
 import { generateSecret } from "../../sdk/webhooks.ts";

@@ -1,4 +1,3 @@
-import type { Context } from "hono";
 import { Hono } from "hono";
 import { getOwnJob } from "../../../core/jobs/read.ts";
 import {
