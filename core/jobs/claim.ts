@@ -262,7 +262,9 @@ export async function poll(
   raw: unknown,
 ): Promise<PollResult> {
   const body = parse(PollInput, raw, "body");
-  const miner = await getMiner(principal, minerId);
+  // An eventually consistent read (half the cost): a poll only needs the miner's capabilities and a hint of its
+  // status; the claim transaction itself checks that the miner is online and below its concurrency.
+  const miner = await getMiner(principal, minerId, { consistent: false });
   const idle = { jobs: [], retryAfterMs: config.heartbeatSeconds * 1000 };
   if (miner.status !== "online" || miner.banned) return idle;
   const free = Math.min(miner.concurrency - miner.active, body.max_jobs ?? Number.POSITIVE_INFINITY);

@@ -296,14 +296,18 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
 export async function getMiner(
   principal: Pick<Principal, "accountId" | "kind">,
   id: string | undefined,
+  opts: { consistent?: boolean } = {},
 ): Promise<Miner> {
   if (!id)
     throw new ValidationError([
       { path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" },
     ]);
+  const consistent = opts.consistent ?? true;
   const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: true }),
+    new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: consistent }),
   );
+  // A miner registered a moment ago may not be visible to an eventually consistent read yet.
+  if (!out.Item && !consistent) return getMiner(principal, id);
   if (!out.Item || (principal.kind !== "admin" && out.Item.accountId !== principal.accountId)) {
     throw new NotFoundError("miner");
   }
