@@ -1,17 +1,18 @@
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
+import { queryPage } from "../db/page.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { adjustBalance, listLedger, TREASURY_ID } from "../ledger/ledger.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, hashApiKey } from "./api-key.ts";
 import { type IssuedKey, type KeyView, listKeys, mintRootKey } from "./keys.ts";
-import { cursorWithin, nextCursor, type Page, PageQuery } from "./page.ts";
+import { cursorWithin, type Page, PageQuery } from "./page.ts";
 import { DEFAULT_SCOPES } from "./scopes.ts";
 
 export { authenticate, CreateKeyInput, type IssuedKey } from "./keys.ts";
@@ -103,21 +104,16 @@ export async function getAccount(id: string, opts: { consistent?: boolean } = {}
 /** Every account, newest first, a page at a time (admin). One GSI1 query per page. */
 export async function listAccounts(query: unknown): Promise<Page<AccountView>> {
   const { cursor, limit } = parse(PageQuery, query, "query");
-  const partition = keys.accountsByCreation("", "").GSI1PK;
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "GSI1PK = :pk",
-      ExpressionAttributeValues: { ":pk": partition },
-      ScanIndexForward: false,
-      Limit: limit ?? 50,
-      ExclusiveStartKey: cursorWithin(cursor, { GSI1PK: partition }),
-    }),
-  );
+  const page = await queryPage({
+    index: "GSI1",
+    partition: keys.accountsByCreation("", "").GSI1PK,
+    limit: limit ?? 50,
+    cursor,
+    newestFirst: true,
+  });
   return {
-    items: (out.Items ?? []).map((i) => accountView(v.parse(AccountItem, i))),
-    next_cursor: nextCursor(out.LastEvaluatedKey),
+    items: page.items.map((i) => accountView(v.parse(AccountItem, i))),
+    next_cursor: page.next_cursor,
   };
 }
 

@@ -2,7 +2,6 @@ import {
   BatchGetCommand,
   type BatchGetCommandOutput,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
@@ -12,6 +11,7 @@ import type { Ctx, Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
+import { queryPage } from "../db/page.ts";
 import {
   ConflictError,
   ForbiddenError,
@@ -22,7 +22,7 @@ import {
 import { ID_PATTERN, newId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, generateApiKey, hashApiKey, inspectApiKey } from "./api-key.ts";
-import { cursorWithin, nextCursor, type Page, pageQuery } from "./page.ts";
+import { type Page, pageQuery } from "./page.ts";
 import { DEFAULT_SCOPES, ScopeListSchema, scopesBeyond } from "./scopes.ts";
 
 /**
@@ -614,19 +614,14 @@ export async function rotateKey(
  */
 export async function listKeys(accountId: string, query: unknown): Promise<Page<KeyView>> {
   const { cursor, limit } = parse(ListKeysQuery, query, "query");
-  const partition = keys.apiKeyByAccount(accountId, "").GSI1PK;
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "GSI1PK = :pk",
-      ExpressionAttributeValues: { ":pk": partition },
-      ScanIndexForward: false,
-      Limit: limit ?? 50,
-      ExclusiveStartKey: cursorWithin(cursor, { GSI1PK: partition }),
-    }),
-  );
-  const records = (out.Items ?? []).map((i) => v.parse(KeyRecord, i));
+  const page = await queryPage({
+    index: "GSI1",
+    partition: keys.apiKeyByAccount(accountId, "").GSI1PK,
+    limit: limit ?? 50,
+    cursor,
+    newestFirst: true,
+  });
+  const records = page.items.map((i) => v.parse(KeyRecord, i));
   const byHash = new Map(records.map((r) => [hashOf(r), r]));
   const missing = records.flatMap((r) => r.ancestors.map((a) => a.hash)).filter((h) => !byHash.has(h));
   for (const [hash, record] of await recordsByHash(missing)) byHash.set(hash, record);
@@ -636,6 +631,6 @@ export async function listKeys(accountId: string, query: unknown): Promise<Page<
       const own = ownStatus(r, now);
       return keyView(r, own === "active" && deadAncestor(r, byHash, now) ? "parent_inactive" : own);
     }),
-    next_cursor: nextCursor(out.LastEvaluatedKey),
+    next_cursor: page.next_cursor,
   };
 }

@@ -1,11 +1,11 @@
-import { QueryCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
 import { ddb } from "../db/client.ts";
-import { cursorWithin, encodeCursor } from "../db/cursor.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
+import { queryPage } from "../db/page.ts";
 import { CoordError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { parse } from "../validate.ts";
@@ -159,18 +159,15 @@ export interface LedgerPage {
 
 /** An account's ledger, newest first, with an opaque cursor. */
 export async function listLedger(accountId: string, limit: number, cursor?: string): Promise<LedgerPage> {
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      KeyConditionExpression: "PK = :pk AND begins_with(SK, :p)",
-      ExpressionAttributeValues: { ":pk": keys.account(accountId).PK, ":p": "LEDGER#" },
-      ScanIndexForward: false,
-      Limit: limit,
-      ExclusiveStartKey: cursorWithin(cursor, { PK: keys.account(accountId).PK }),
-    }),
-  );
+  const page = await queryPage({
+    partition: keys.account(accountId).PK,
+    skPrefix: "LEDGER#",
+    limit,
+    cursor,
+    newestFirst: true,
+  });
   return {
-    items: (out.Items ?? []).map((i) => ({
+    items: page.items.map((i) => ({
       id: i.entryId,
       kind: i.kind,
       delta_available: i.deltaAvailable,
@@ -179,6 +176,6 @@ export async function listLedger(accountId: string, limit: number, cursor?: stri
       reason: i.reason,
       created_at: i.createdAt,
     })),
-    nextCursor: encodeCursor(out.LastEvaluatedKey),
+    nextCursor: page.next_cursor ?? undefined,
   };
 }

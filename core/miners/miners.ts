@@ -1,13 +1,12 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
-import { cursorWithin } from "../accounts/page.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
-import { encodeCursor } from "../db/cursor.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
+import { queryPage } from "../db/page.ts";
 import { shardOf } from "../db/shard.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import type { Capabilities } from "../matching/constraints.ts";
@@ -411,24 +410,14 @@ export const ListMinersQuery = v.object({
 /** The caller's miners, by name, with a cursor. */
 export async function listMiners(principal: Principal, query: unknown) {
   const q = parse(ListMinersQuery, query, "query");
-  const partition = keys.minersByAccount(principal.accountId, "").GSI1PK;
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "GSI1PK = :pk",
-      ...(q.status ? { FilterExpression: "#s = :s", ExpressionAttributeNames: { "#s": "status" } } : {}),
-      ExpressionAttributeValues: {
-        ":pk": partition,
-        ...(q.status ? { ":s": q.status } : {}),
-      },
-      Limit: Number(q.limit),
-      // A cursor must point into the caller's own partition (422 otherwise), never another account's.
-      ExclusiveStartKey: cursorWithin(q.cursor, { GSI1PK: partition }),
-    }),
-  );
-  return {
-    miners: (out.Items ?? []).map((i) => minerView(v.parse(MinerItem, i))),
-    next_cursor: encodeCursor(out.LastEvaluatedKey) ?? null,
-  };
+  const page = await queryPage({
+    index: "GSI1",
+    partition: keys.minersByAccount(principal.accountId, "").GSI1PK,
+    limit: Number(q.limit),
+    cursor: q.cursor,
+    ...(q.status
+      ? { filter: { expression: "#s = :s", names: { "#s": "status" }, values: { ":s": q.status } } }
+      : {}),
+  });
+  return { miners: page.items.map((i) => minerView(v.parse(MinerItem, i))), next_cursor: page.next_cursor };
 }

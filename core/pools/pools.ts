@@ -12,6 +12,7 @@ import type { Ctx, Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
+import { queryPage } from "../db/page.ts";
 import { ForbiddenError, NotFoundError, QuotaExceededError, ValidationError } from "../errors.ts";
 import {
   findReplay,
@@ -210,39 +211,31 @@ export async function listPools(principal: Principal, query: unknown): Promise<P
 export async function listMembers(principal: Principal, poolId: string, query: unknown) {
   const { cursor, limit } = parse(ListPoolsQuery, query, "query");
   await ownerAccess(principal, poolId, "list its members");
-  const pk = keys.pool(poolId).PK;
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      KeyConditionExpression: "PK = :pk AND begins_with(SK, :m)",
-      ExpressionAttributeValues: { ":pk": pk, ":m": "MEMBER#" },
-      ConsistentRead: true,
-      Limit: limit ?? 100,
-      ExclusiveStartKey: cursorWithin(cursor, { PK: pk }),
-    }),
-  );
-  const members = (out.Items ?? []).map((i) => v.parse(MemberItem, i));
+  const page = await queryPage({
+    partition: keys.pool(poolId).PK,
+    skPrefix: "MEMBER#",
+    limit: limit ?? 100,
+    cursor,
+    consistent: true,
+  });
+  const members = page.items.map((i) => v.parse(MemberItem, i));
   members.sort((a, b) => (a.role === b.role ? 0 : a.role === "owner" ? -1 : 1));
-  return { items: members.map(memberView), next_cursor: nextCursor(out.LastEvaluatedKey) };
+  return { items: members.map(memberView), next_cursor: page.next_cursor };
 }
 
 /** The miners attached to the pool (owner only). */
 export async function listPoolMiners(principal: Principal, poolId: string, query: unknown) {
   const { cursor, limit } = parse(ListPoolsQuery, query, "query");
   await ownerAccess(principal, poolId, "list its miners");
-  const pk = keys.pool(poolId).PK;
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      KeyConditionExpression: "PK = :pk AND begins_with(SK, :m)",
-      ExpressionAttributeValues: { ":pk": pk, ":m": "MINER#" },
-      ConsistentRead: true,
-      Limit: limit ?? 100,
-      ExclusiveStartKey: cursorWithin(cursor, { PK: pk }),
-    }),
-  );
+  const page = await queryPage({
+    partition: keys.pool(poolId).PK,
+    skPrefix: "MINER#",
+    limit: limit ?? 100,
+    cursor,
+    consistent: true,
+  });
   return {
-    items: (out.Items ?? []).map((i) => {
+    items: page.items.map((i) => {
       const r = v.parse(RosterItem, i);
       return {
         miner_id: r.minerId,
@@ -251,7 +244,7 @@ export async function listPoolMiners(principal: Principal, poolId: string, query
         attached_at: r.attachedAt,
       };
     }),
-    next_cursor: nextCursor(out.LastEvaluatedKey),
+    next_cursor: page.next_cursor,
   };
 }
 

@@ -1,0 +1,51 @@
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { config } from "../config.ts";
+import { ddb } from "./client.ts";
+import { cursorWithin, encodeCursor } from "./cursor.ts";
+
+export interface PageRequest {
+  /** Query an index (its `<index>PK`), or the table itself (`PK`). */
+  index?: "GSI1" | "GSI2" | "GSI3";
+  /** The partition key value to list. */
+  partition: string;
+  /** Only sort keys starting with this. */
+  skPrefix?: string;
+  limit: number;
+  /** A cursor this API issued for the same partition (anything else is 422). */
+  cursor?: string;
+  newestFirst?: boolean;
+  consistent?: boolean;
+  filter?: { expression: string; names?: Record<string, string>; values?: Record<string, unknown> };
+}
+
+/**
+ * One page of one partition, with an opaque cursor checked against the partition: the listing every collection
+ * route is built on.
+ */
+export async function queryPage(
+  req: PageRequest,
+): Promise<{ items: Record<string, unknown>[]; next_cursor: string | null }> {
+  const pkName = req.index ? `${req.index}PK` : "PK";
+  const skName = req.index ? `${req.index}SK` : "SK";
+  const out = await ddb().send(
+    new QueryCommand({
+      TableName: config.tableName,
+      IndexName: req.index,
+      KeyConditionExpression: req.skPrefix
+        ? `${pkName} = :pk AND begins_with(${skName}, :sk)`
+        : `${pkName} = :pk`,
+      ExpressionAttributeValues: {
+        ":pk": req.partition,
+        ...(req.skPrefix ? { ":sk": req.skPrefix } : {}),
+        ...req.filter?.values,
+      },
+      ...(req.filter ? { FilterExpression: req.filter.expression } : {}),
+      ...(req.filter?.names ? { ExpressionAttributeNames: req.filter.names } : {}),
+      ScanIndexForward: !req.newestFirst,
+      ConsistentRead: req.index ? undefined : req.consistent,
+      Limit: req.limit,
+      ExclusiveStartKey: cursorWithin(req.cursor, { [pkName]: req.partition }),
+    }),
+  );
+  return { items: out.Items ?? [], next_cursor: encodeCursor(out.LastEvaluatedKey) ?? null };
+}
