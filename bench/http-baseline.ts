@@ -1,14 +1,12 @@
 import "./env.ts";
-import { writeFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { ddb } from "../core/db/client.ts";
 import type { LocalStack } from "../local/stack.ts";
-import { numArg, readArgs } from "./lib/args.ts";
+import { numArg } from "./lib/args.ts";
 import { call, Http, retryAfterMs, sleep } from "./lib/http.ts";
 import * as instrument from "./lib/instrument.ts";
 import { fundedClient } from "./lib/setup.ts";
-import { machineLine, startStack } from "./lib/stack.ts";
+import { benchMain } from "./lib/stack.ts";
 import { num, progress, type Summary, summarize, table } from "./lib/stats.ts";
 
 /**
@@ -200,31 +198,14 @@ export function printBaseline(result: BaselineResult): void {
   );
 }
 
-async function main() {
-  const args = readArgs();
-  const opts: BaselineOptions = {
-    concurrency: numArg(args.concurrency, 32, "concurrency"),
-    seconds: numArg(args.seconds, 5, "seconds"),
-    requests: args.requests === undefined ? undefined : numArg(args.requests, 0, "requests"),
-  };
-  console.log(machineLine());
-  const stack = await startStack();
-  try {
-    const result = await runBaseline(stack, opts);
-    printBaseline(result);
-    if (args.json) writeFileSync(args.json, JSON.stringify({ baseline: result }, null, 2));
-  } finally {
-    instrument.uninstall();
-    await stack.stop();
-  }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+benchMain(
+  import.meta.url,
+  "baseline",
+  (stack, args) =>
+    runBaseline(stack, {
+      concurrency: numArg(args.concurrency, 32, "concurrency"),
+      seconds: numArg(args.seconds, 5, "seconds"),
+      requests: args.requests === undefined ? undefined : numArg(args.requests, 0, "requests"),
+    }),
+  printBaseline,
+);

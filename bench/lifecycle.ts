@@ -1,16 +1,14 @@
 import "./env.ts";
-import { writeFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
 import { config } from "../core/config.ts";
 import { EVENT_SOURCE } from "../events/catalog.ts";
 import { matches, RULES } from "../events/rules.ts";
 import type { LocalStack } from "../local/stack.ts";
-import { type Args, numArg, readArgs } from "./lib/args.ts";
+import { type Args, numArg } from "./lib/args.ts";
 import { call, Http, sleep } from "./lib/http.ts";
 import * as instrument from "./lib/instrument.ts";
 import { ASSUMED, lambdaDuration, MEMORY_GB, PRICE_NOTES, PRICES } from "./lib/prices.ts";
 import { type Account, fundedClient, type Miner, pool, registeredMiner } from "./lib/setup.ts";
-import { machineLine, startStack } from "./lib/stack.ts";
+import { benchMain } from "./lib/stack.ts";
 import { num, progress, type Summary, summarize, table, usd } from "./lib/stats.ts";
 
 /**
@@ -998,27 +996,9 @@ export function lifecycleOptions(args: Args, defaults: Partial<LifecycleOptions>
   };
 }
 
-async function main() {
-  const args = readArgs();
-  const opts = lifecycleOptions(args);
-  console.log(machineLine());
-  const stack = await startStack();
-  try {
-    const result = await runLifecycle(stack, opts);
-    printLifecycle(result);
-    if (args.json) writeFileSync(args.json, JSON.stringify({ lifecycle: result }, null, 2));
-  } finally {
-    instrument.uninstall();
-    await stack.stop();
-  }
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+benchMain(
+  import.meta.url,
+  "lifecycle",
+  (stack, args) => runLifecycle(stack, lifecycleOptions(args)),
+  printLifecycle,
+);

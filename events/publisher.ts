@@ -20,6 +20,24 @@ export interface BusEvent {
   detail: Envelope;
 }
 
+/**
+ * The event exactly as an EventBridge rule hands it to an SQS target. The local bus sends this; tests use it to
+ * play the bus (duplicates, poison messages).
+ */
+export function toBusEvent(env: Envelope, region = "us-east-1"): BusEvent {
+  return {
+    version: "0",
+    id: env.id,
+    "detail-type": env.type,
+    source: EVENT_SOURCE,
+    account: "000000000000",
+    time: env.occurred_at,
+    region,
+    resources: [],
+    detail: env,
+  };
+}
+
 export function toEntry(env: Envelope, busName: string): PutEventsRequestEntry {
   return {
     EventBusName: busName,

@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type Envelope, EVENT_SOURCE } from "../events/catalog.ts";
-import type { BusEvent, Publisher } from "../events/publisher.ts";
+import { type Publisher, toBusEvent } from "../events/publisher.ts";
 import { matches, RULES } from "../events/rules.ts";
 
 /**
@@ -13,20 +13,6 @@ export class LocalBus implements Publisher {
     private readonly queueUrl: (name: string) => Promise<string>,
     private readonly region = "us-east-1",
   ) {}
-
-  toBusEvent(env: Envelope): BusEvent {
-    return {
-      version: "0",
-      id: env.id,
-      "detail-type": env.type,
-      source: EVENT_SOURCE,
-      account: "000000000000",
-      time: env.occurred_at,
-      region: this.region,
-      resources: [],
-      detail: env,
-    };
-  }
 
   async publish(events: Envelope[]): Promise<{ failed: Envelope[] }> {
     const byQueue = new Map<string, Envelope[]>();
@@ -49,7 +35,7 @@ export class LocalBus implements Publisher {
               QueueUrl: url,
               Entries: chunk.map((env, idx) => ({
                 Id: String(idx),
-                MessageBody: JSON.stringify(this.toBusEvent(env)),
+                MessageBody: JSON.stringify(toBusEvent(env, this.region)),
               })),
             }),
           );

@@ -7,7 +7,8 @@ import {
 } from "@aws-sdk/client-sqs";
 import * as v from "valibot";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Envelope, EVENT_SCHEMAS, EVENT_SOURCE } from "../events/catalog.ts";
+import { type Envelope, EVENT_SCHEMAS } from "../events/catalog.ts";
+import { toBusEvent } from "../events/publisher.ts";
 import { makeConsumer } from "../functions/queues/consumer.ts";
 import { QueuePoller } from "../local/queue-poller.ts";
 import { api, createAccount, eventually, queryPk, stack } from "./fixture.ts";
@@ -20,17 +21,7 @@ const sqs = new SQSClient({
 afterAll(() => sqs.destroy());
 
 function busMessage(env: Envelope): string {
-  return JSON.stringify({
-    version: "0",
-    id: env.id,
-    "detail-type": env.type,
-    source: EVENT_SOURCE,
-    account: "0",
-    time: env.occurred_at,
-    region: "us-east-1",
-    resources: [],
-    detail: env,
-  });
+  return JSON.stringify(toBusEvent(env));
 }
 
 function envelope(subject: string): Envelope {

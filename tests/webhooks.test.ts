@@ -4,7 +4,8 @@ import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBStreamEvent } from "aws-lambda";
 import { afterAll, describe, expect, it } from "vitest";
 import { ddb } from "../core/db/client.ts";
-import { type Envelope, EVENT_SOURCE } from "../events/catalog.ts";
+import type { Envelope } from "../events/catalog.ts";
+import { toBusEvent } from "../events/publisher.ts";
 import { envelopeFromItem, makeRelayHandler } from "../functions/stream/relay.ts";
 import { LocalBus } from "../local/bus.ts";
 import { generateSecret, verifyWebhook, WebhookVerificationError } from "../sdk/webhooks.ts";
@@ -100,17 +101,7 @@ async function outboxItem(jobId: string, type: string) {
 }
 
 function busMessage(env: Envelope): string {
-  return JSON.stringify({
-    version: "0",
-    id: env.id,
-    "detail-type": env.type,
-    source: EVENT_SOURCE,
-    account: "000000000000",
-    time: env.occurred_at,
-    region: "us-east-1",
-    resources: [],
-    detail: env,
-  });
+  return JSON.stringify(toBusEvent(env));
 }
 
 interface DeliveryRes {

@@ -1,5 +1,8 @@
+import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { pathToFileURL } from "node:url";
 import { type LocalStack, startLocalStack } from "../../local/stack.ts";
+import { readArgs } from "./args.ts";
 import * as instrument from "./instrument.ts";
 import { progress } from "./stats.ts";
 
@@ -28,4 +31,37 @@ export function machineLine(): string {
     .map((l) => l.toFixed(2))
     .join(" ");
   return `Node ${process.version}, ${cpu.length} CPU(s) (${cpu[0]?.model ?? "?"}), load average ${load}, ${new Date().toISOString()}`;
+}
+
+/**
+ * Runs one benchmark as a command (when `moduleUrl` is the entry point): a local stack, the benchmark, its printout,
+ * optional `--json` output, and the stack stopped whatever happens.
+ */
+export function benchMain<R>(
+  moduleUrl: string,
+  name: string,
+  run: (stack: Awaited<ReturnType<typeof startStack>>, args: ReturnType<typeof readArgs>) => Promise<R>,
+  print: (result: R) => void,
+): void {
+  if (moduleUrl !== pathToFileURL(process.argv[1] ?? "").href) return;
+  const main = async () => {
+    const args = readArgs();
+    console.log(machineLine());
+    const stack = await startStack();
+    try {
+      const result = await run(stack, args);
+      print(result);
+      if (args.json) writeFileSync(args.json, JSON.stringify({ [name]: result }, null, 2));
+    } finally {
+      instrument.uninstall();
+      await stack.stop();
+    }
+  };
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }
