@@ -51,6 +51,11 @@ export const EVENT_SCHEMAS = {
     services: v.array(v.string()),
   }),
   "miner.offline.v1": v.object({ miner_id: v.string(), account_id: v.string() }),
+  "miner.moderated.v1": v.object({
+    miner_id: v.string(),
+    account_id: v.string(),
+    action: v.picklist(["drain", "ban", "unban"]),
+  }),
   "pool.created.v1": v.object({
     pool_id: v.string(),
     owner_account_id: v.string(),
@@ -103,6 +108,7 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "job.timed_out.v1": "The job ran past its `timeout_seconds`.",
   "miner.registered.v1": "A miner registered (or re-registered) the services it runs.",
   "miner.offline.v1": "A miner stopped heartbeating and was marked offline.",
+  "miner.moderated.v1": "An operator drained, banned or unbanned a miner (admin API).",
   "pool.created.v1": "A miner account created a private pool (it owns the pool; its miners may join it).",
   "pool.updated.v1": "A pool's owner renamed it or changed whether its miners also take public jobs.",
   "pool.member_added.v1": "A pool's owner added a client account: its jobs may now target the pool.",

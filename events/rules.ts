@@ -48,6 +48,7 @@ export const RULES: Rule[] = [
         "balance.adjusted.v1",
         "pool.created.v1",
         "pool.updated.v1",
+        "miner.moderated.v1",
         "pool.member_added.v1",
         "pool.member_removed.v1",
       ],

@@ -72,8 +72,21 @@ describe("operating the coordinator", () => {
     const { region, constraints } = isolated();
     const client = await fundedClient();
     const miner = await registeredMiner({ region });
+    const from = new Date(Date.now() - 1000).toISOString();
     const ban = await api("POST", `/v1/admin/miners/${miner.id}/ban`, admin);
     expect(ban.body).toMatchObject({ banned: true, status: "offline" });
+    // Every admin action lands in the audit trail, with who did it and from which request.
+    const audited = await eventually(async () => {
+      const res = await api<{
+        items: { type: string; subject: string; request_id: string; actor: unknown; data: unknown }[];
+      }>("GET", `/v1/admin/audit?from=${from}&limit=1000`, admin);
+      return res.body.items.find((i) => i.type === "miner.moderated.v1" && i.subject === miner.id);
+    });
+    expect(audited).toMatchObject({
+      request_id: ban.headers.get("x-request-id"),
+      data: { action: "ban", miner_id: miner.id },
+    });
+    expect(audited.actor).toBeTruthy();
     await submitEcho(client, { constraints });
     expect((await pollJobs(miner, { wait_seconds: 1 })).status).toBe(204);
     expect(

@@ -1,9 +1,10 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
-import type { Principal } from "../context.ts";
+import type { Ctx, Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
+import { actorOf, outboxPut } from "../db/outbox.ts";
 import { shardOf } from "../db/shard.ts";
 import { pageShards } from "../db/sharded-pages.ts";
 import { ValidationError } from "../errors.ts";
@@ -107,17 +108,38 @@ const ADMIN: Principal = { accountId: "", kind: "admin", keyId: "admin", scopes:
  * Drain (no new work; held jobs finish) or ban (no work, no re-registration; held jobs lapse and go to other
  * miners) a miner.
  */
-export async function adminSetMiner(id: string, action: "drain" | "ban" | "unban") {
+export async function adminSetMiner(id: string, action: "drain" | "ban" | "unban", ctx: Ctx = {}) {
   const miner = await getMiner(ADMIN, id);
   const status = action === "drain" ? "draining" : "offline";
   const sk = keys.minersByStatus(status, shardOf(id, minerShards()), `${miner.lastHeartbeatAt}#${id}`);
+  // The change and its audit event in one transaction (miner.moderated.v1 -> the audit trail).
   await ddb().send(
-    new UpdateCommand({
-      TableName: config.tableName,
-      Key: keys.miner(id),
-      UpdateExpression: "SET #s = :s, banned = :b, GSI2PK = :pk, GSI2SK = :sk",
-      ExpressionAttributeNames: { "#s": "status" },
-      ExpressionAttributeValues: { ":s": status, ":b": action === "ban", ":pk": sk.GSI2PK, ":sk": sk.GSI2SK },
+    new TransactWriteCommand({
+      TransactItems: [
+        {
+          Update: {
+            TableName: config.tableName,
+            Key: keys.miner(id),
+            UpdateExpression: "SET #s = :s, banned = :b, GSI2PK = :pk, GSI2SK = :sk",
+            ExpressionAttributeNames: { "#s": "status" },
+            ExpressionAttributeValues: {
+              ":s": status,
+              ":b": action === "ban",
+              ":pk": sk.GSI2PK,
+              ":sk": sk.GSI2SK,
+            },
+          },
+        },
+        outboxPut({
+          type: "miner.moderated.v1",
+          subjectPk: keys.miner(id).PK,
+          subject: id,
+          accountId: miner.accountId,
+          correlationId: ctx.correlationId,
+          actor: actorOf(ctx),
+          data: { miner_id: id, account_id: miner.accountId, action },
+        }),
+      ],
     }),
   );
   return { ...minerView({ ...miner, status }), banned: action === "ban" };

@@ -69,6 +69,27 @@ export const adminOps = new Hono<AppEnv>()
   )
   .get("/jobs", ...guard, async (c) => c.json(await adminListJobs(c.req.query())))
   .get("/miners", ...guard, async (c) => c.json(await adminListMiners(c.req.query())))
-  .post("/miners/:id/drain", ...guard, async (c) => c.json(await adminSetMiner(c.req.param("id"), "drain")))
-  .post("/miners/:id/ban", ...guard, async (c) => c.json(await adminSetMiner(c.req.param("id"), "ban")))
-  .post("/miners/:id/unban", ...guard, async (c) => c.json(await adminSetMiner(c.req.param("id"), "unban")));
+  .post("/miners/:id/drain", ...guard, async (c) =>
+    c.json(
+      await adminSetMiner(c.req.param("id"), "drain", {
+        principal: c.var.principal,
+        correlationId: c.var.requestId,
+      }),
+    ),
+  )
+  .post("/miners/:id/ban", ...guard, async (c) =>
+    c.json(
+      await adminSetMiner(c.req.param("id"), "ban", {
+        principal: c.var.principal,
+        correlationId: c.var.requestId,
+      }),
+    ),
+  )
+  .post("/miners/:id/unban", ...guard, async (c) =>
+    c.json(
+      await adminSetMiner(c.req.param("id"), "unban", {
+        principal: c.var.principal,
+        correlationId: c.var.requestId,
+      }),
+    ),
+  );
