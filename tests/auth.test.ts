@@ -1,8 +1,6 @@
-import { ScanCommand, type ScanCommandOutput } from "@aws-sdk/lib-dynamodb";
 import { describe, expect, it } from "vitest";
 import { hashApiKey } from "../core/accounts/api-key.ts";
-import { ddb } from "../core/db/client.ts";
-import { api, createAccount, stack } from "./fixture.ts";
+import { api, createAccount, scanTable, stack } from "./fixture.ts";
 
 interface Issued {
   key: string;
@@ -263,15 +261,7 @@ describe("secrecy", () => {
     const secrets = [key, child.body.key, grandchild.body.key, rotated.body.key, admin.key];
     for (const s of secrets) expect(s).toMatch(/^ck_/);
 
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page: ScanCommandOutput = await ddb().send(
-        new ScanCommand({ TableName: stack.tableName, ExclusiveStartKey: start }),
-      );
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const items = await scanTable();
     const dump = JSON.stringify(items);
     for (const s of secrets) {
       expect(dump).not.toContain(s);

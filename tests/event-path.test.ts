@@ -3,22 +3,17 @@ import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
-  SQSClient,
 } from "@aws-sdk/client-sqs";
 import * as v from "valibot";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type Envelope, EVENT_SCHEMAS } from "../events/catalog.ts";
 import { toBusEvent } from "../events/publisher.ts";
 import { makeConsumer } from "../functions/queues/consumer.ts";
+import { sqs as sqsClient } from "../functions/sqs.ts";
 import { QueuePoller } from "../local/queue-poller.ts";
 import { api, createAccount, eventually, queryPk, stack } from "./fixture.ts";
 
-const sqs = new SQSClient({
-  endpoint: stack.sqsEndpoint,
-  region: "us-east-1",
-  credentials: { accessKeyId: "t", secretAccessKey: "t" },
-});
-afterAll(() => sqs.destroy());
+const sqs = sqsClient();
 
 function busMessage(env: Envelope): string {
   return JSON.stringify(toBusEvent(env));

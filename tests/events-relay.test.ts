@@ -1,23 +1,19 @@
-import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBRecord, DynamoDBStreamEvent } from "aws-lambda";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Envelope } from "../events/catalog.ts";
 import { chunkForPutEvents, type Publisher, toBusEvent } from "../events/publisher.ts";
+import { sqs as sqsClient } from "../functions/sqs.ts";
 import { envelopeFromItem, makeRelayHandler } from "../functions/stream/relay.ts";
 import { LocalBus } from "../local/bus.ts";
 import { verifyWebhook } from "../sdk/webhooks.ts";
 import { api, eventually, fundedClient, queryPk, stack, submitEcho } from "./fixture.ts";
 import { type Receiver, startReceiver } from "./webhooks-receiver.ts";
 
-const sqs = new SQSClient({
-  endpoint: stack.sqsEndpoint,
-  region: "us-east-1",
-  credentials: { accessKeyId: "t", secretAccessKey: "t" },
-});
+const sqs = sqsClient();
 const receivers: Receiver[] = [];
 afterAll(async () => {
-  sqs.destroy();
   await Promise.all(receivers.map((r) => r.close()));
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, ScanCommand, type ScanCommandOutput } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
 import { ddb } from "../core/db/client.ts";
 
@@ -63,6 +63,20 @@ export async function queryPk(PK: string) {
     }),
   );
   return out.Items ?? [];
+}
+
+/** Every item of the table (for whole-table assertions, such as "no raw key is stored anywhere"). */
+export async function scanTable(): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page: ScanCommandOutput = await ddb().send(
+      new ScanCommand({ TableName: stack.tableName, ExclusiveStartKey: start }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
 }
 
 /** Polls `fn` until it returns a truthy value or the timeout passes (for asynchronous, event-driven effects). */

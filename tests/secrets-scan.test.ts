@@ -1,10 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { ScanCommand, type ScanCommandOutput } from "@aws-sdk/lib-dynamodb";
 import { afterAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../core/accounts/api-key.ts";
-import { ddb } from "../core/db/client.ts";
 import { freePort } from "../local/ports.ts";
-import { eventually, isolated, stack } from "./fixture.ts";
+import { eventually, isolated, scanTable, stack } from "./fixture.ts";
 import { type Receiver, startReceiver } from "./webhooks-receiver.ts";
 
 /*
@@ -203,19 +201,6 @@ async function workflow(call: Call, adminKey: string, webhookUrl: string) {
   await record(422, "POST", "/v1/pools/x/members", { key: minerKey.key, body: { account_id: child.key } });
   await record(401, "GET", "/v1/account", { headers: { authorization: `Basic ${child.key}` } });
   return { secrets, bodies, admin: adminKey };
-}
-
-async function scanTable(): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page: ScanCommandOutput = await ddb().send(
-      new ScanCommand({ TableName: stack.tableName, ExclusiveStartKey: start }),
-    );
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
 }
 
 /** A key, or the 43 random characters that make it one (so a stripped prefix does not hide it). */

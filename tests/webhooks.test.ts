@@ -1,4 +1,4 @@
-import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { DynamoDBStreamEvent } from "aws-lambda";
@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ddb } from "../core/db/client.ts";
 import type { Envelope } from "../events/catalog.ts";
 import { toBusEvent } from "../events/publisher.ts";
+import { sqs as sqsClient } from "../functions/sqs.ts";
 import { envelopeFromItem, makeRelayHandler } from "../functions/stream/relay.ts";
 import { LocalBus } from "../local/bus.ts";
 import { generateSecret, verifyWebhook, WebhookVerificationError } from "../sdk/webhooks.ts";
@@ -23,14 +24,9 @@ import {
 } from "./fixture.ts";
 import { type Receiver, startReceiver } from "./webhooks-receiver.ts";
 
-const sqs = new SQSClient({
-  endpoint: stack.sqsEndpoint,
-  region: "us-east-1",
-  credentials: { accessKeyId: "t", secretAccessKey: "t" },
-});
+const sqs = sqsClient();
 const receivers: Receiver[] = [];
 afterAll(async () => {
-  sqs.destroy();
   await Promise.all(receivers.map((r) => r.close()));
 });
 

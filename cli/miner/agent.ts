@@ -300,6 +300,20 @@ export class MinerAgent {
     }
   }
 
+  /**
+   * The coordinator turned a report down with 409: the claim no longer holds (cancelled, timed out, moved on).
+   * Same effect as a heartbeat's stop order, with the job's status as the reason when the answer gives it.
+   */
+  private refused(job: Assignment, err: unknown): StopOrder {
+    const status = err instanceof ApiError ? err.problem.job_status : undefined;
+    const reason =
+      typeof status === "string" && status !== "queued" && status !== "assigned" && status !== "running"
+        ? status
+        : "stale_claim";
+    this.log("info", "job.stop", { job_id: job.job_id, reason });
+    return new StopOrder(reason);
+  }
+
   private abandon(job: Assignment, reason: unknown) {
     this.counts.abandoned++;
     this.log("info", "job.abandoned", {
@@ -314,7 +328,7 @@ export class MinerAgent {
       this.counts.failed++;
       this.log("info", "job.failed", { job_id: job.job_id, error_code: code, retryable });
     } else if (out.stale) {
-      this.abandon(job, new StopOrder("stale_claim"));
+      this.abandon(job, this.refused(job, out.error));
     } else {
       this.log("error", "job.fail_not_sent", { job_id: job.job_id, error: errText(out.error) });
     }
@@ -324,7 +338,7 @@ export class MinerAgent {
     const { signal } = controller;
     const started = await this.report(job, "start", {});
     if (!started.ok) {
-      if (started.stale) return this.abandon(job, new StopOrder("stale_claim"));
+      if (started.stale) return this.abandon(job, this.refused(job, started.error));
       this.log("warn", "job.start_failed", { job_id: job.job_id, error: errText(started.error) });
     }
     const t0 = Date.now();
@@ -346,7 +360,7 @@ export class MinerAgent {
             progress: Math.max(0, Math.min(1, fraction)),
             ...(message ? { message } : {}),
           });
-          if (!out.ok && out.stale) controller.abort(new StopOrder("stale_claim"));
+          if (!out.ok && out.stale) controller.abort(this.refused(job, out.error));
           else if (!out.ok)
             this.log("warn", "job.progress_failed", { job_id: job.job_id, error: errText(out.error) });
           else this.log("debug", "job.progress", { job_id: job.job_id, progress: fraction });
@@ -370,7 +384,7 @@ export class MinerAgent {
       });
       return;
     }
-    if (out.stale) return this.abandon(job, new StopOrder("stale_claim"));
+    if (out.stale) return this.abandon(job, this.refused(job, out.error));
     if (out.error instanceof ApiError && (out.error.status === 413 || out.error.status === 422)) {
       return this.fail(job, "invalid_output", out.error.message, false);
     }

@@ -1,6 +1,7 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
+import { deadlineItems } from "../db/sharded-pages.ts";
 import { deadlineShards, queueShards } from "../jobs/item.ts";
 import { readSummary } from "../jobs/queue-summary.ts";
 import { recentCounts } from "../metrics/metrics.ts";
@@ -49,23 +50,8 @@ export async function adminStats(minutes = 5) {
     }),
   );
   const live: Record<string, number> = { queued: 0, assigned: 0, running: 0 };
-  for (const shard of range(deadlineShards())) {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await ddb().send(
-        new QueryCommand({
-          TableName: config.tableName,
-          IndexName: "GSI3",
-          KeyConditionExpression: "GSI3PK = :pk",
-          ExpressionAttributeValues: { ":pk": `DEADLINE#${shard}` },
-          ProjectionExpression: "#s",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const i of out.Items ?? []) live[String(i.status)] = (live[String(i.status)] ?? 0) + 1;
-      start = out.LastEvaluatedKey;
-    } while (start);
+  for await (const i of deadlineItems(deadlineShards(), { projection: ["status"] })) {
+    live[String(i.status)] = (live[String(i.status)] ?? 0) + 1;
   }
   const miners: Record<string, number> = {};
   for (const status of MINER_STATUSES) {

@@ -39,3 +39,34 @@ export async function pageShards(opts: {
   }
   return { items, nextCursor: shard < opts.shards ? (encodeCursor({ shard, key }) ?? null) : null };
 }
+
+/** Every deadline-index item (all shards), optionally only those whose deadline is before `before`. */
+export async function* deadlineItems(
+  shards: number,
+  opts: { before?: string; projection?: string[] } = {},
+): AsyncGenerator<Record<string, unknown>> {
+  const names = Object.fromEntries((opts.projection ?? []).map((p, i) => [`#p${i}`, p]));
+  for (let shard = 0; shard < shards; shard++) {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await ddb().send(
+        new QueryCommand({
+          TableName: config.tableName,
+          IndexName: "GSI3",
+          KeyConditionExpression: opts.before ? "GSI3PK = :pk AND GSI3SK < :before" : "GSI3PK = :pk",
+          ExpressionAttributeValues: {
+            ":pk": `DEADLINE#${shard}`,
+            ...(opts.before ? { ":before": opts.before } : {}),
+          },
+          ...(opts.projection
+            ? { ProjectionExpression: Object.keys(names).join(", "), ExpressionAttributeNames: names }
+            : {}),
+          Limit: 100,
+          ExclusiveStartKey: start,
+        }),
+      );
+      yield* out.Items ?? [];
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+}

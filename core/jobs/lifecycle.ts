@@ -1,9 +1,10 @@
-import { BatchGetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
+import { deadlineItems } from "../db/sharded-pages.ts";
 import { ConflictError, CoordError } from "../errors.ts";
 import { getMiner, type MinerStatus, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
@@ -268,26 +269,10 @@ export async function enforceDeadline(job: Job, now = new Date()): Promise<strin
 export async function sweep(now = new Date()): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   const iso = now.toISOString();
-  for (let shard = 0; shard < deadlineShards(); shard++) {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await ddb().send(
-        new QueryCommand({
-          TableName: config.tableName,
-          IndexName: "GSI3",
-          KeyConditionExpression: "GSI3PK = :pk AND GSI3SK < :now",
-          ExpressionAttributeValues: { ":pk": `DEADLINE#${shard}`, ":now": iso },
-          Limit: 100,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        const fresh = await loadJob(String(item.id));
-        const outcome = fresh && (await enforceDeadline(fresh, now));
-        if (outcome) counts[outcome] = (counts[outcome] ?? 0) + 1;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+  for await (const item of deadlineItems(deadlineShards(), { before: iso })) {
+    const fresh = await loadJob(String(item.id));
+    const outcome = fresh && (await enforceDeadline(fresh, now));
+    if (outcome) counts[outcome] = (counts[outcome] ?? 0) + 1;
   }
   const silentBefore = new Date(now.getTime() - 3 * config.heartbeatSeconds * 1000).toISOString();
   for (const status of ["online", "draining"] as const) {

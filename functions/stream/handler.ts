@@ -2,8 +2,8 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { markReady, servicesBecomingReady } from "../../core/jobs/queue-summary.ts";
 import { countEvents } from "../../core/metrics/metrics.ts";
 import { EventBridgePublisher, type Publisher } from "../../events/publisher.ts";
-import { imageOf } from "./image.ts";
-import { makeRelayHandler } from "./relay.ts";
+import { changesOf } from "./image.ts";
+import { relayChanges } from "./relay.ts";
 
 /**
  * The table's one stream consumer: counts events per minute (admin stats), keeps the queue summary (which service
@@ -11,20 +11,15 @@ import { makeRelayHandler } from "./relay.ts";
  * (the counters are approximate by design).
  */
 export function makeStreamHandler(publisher: Publisher) {
-  const relay = makeRelayHandler(publisher);
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    const images = event.Records.map((r) => ({
-      eventName: r.eventName,
-      oldImage: imageOf(r.dynamodb?.OldImage),
-      newImage: imageOf(r.dynamodb?.NewImage),
-    }));
+    const changes = changesOf(event);
     await countEvents(
-      images
+      changes
         .filter((i) => i.eventName === "INSERT" && i.newImage?.entity === "event")
         .map((i) => ({ type: String(i.newImage?.type), occurredAt: String(i.newImage?.occurredAt) })),
     );
-    await markReady(servicesBecomingReady(images));
-    return relay(event);
+    await markReady(servicesBecomingReady(changes));
+    return relayChanges(publisher, changes);
   };
 }
 

@@ -1,5 +1,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
+import type { DynamoDBStreamEvent } from "aws-lambda";
+import { log } from "../log.ts";
 
 /**
  * The streams client deserializes an empty map attribute (`{"M":{}}`) as `{}`, which `unmarshall` rejects; one
@@ -24,4 +26,37 @@ export function imageOf(image: unknown): Record<string, unknown> | undefined {
     Object.entries(image as Record<string, unknown>).map(([k, v]) => [k, repair(v)]),
   );
   return unmarshall(fixed as Record<string, AttributeValue>);
+}
+
+/** A stream record, its images parsed once for every part of the stream handler. */
+export interface StreamChange {
+  /** The record's sequence number: what a batch item failure names. */
+  seq: string;
+  eventName?: string;
+  oldImage?: Record<string, unknown>;
+  newImage?: Record<string, unknown>;
+}
+
+/**
+ * Parses each record's images. A record that does not unmarshall is a bug: it is logged and left out rather than
+ * failing (and so blocking) its shard; the item stays in the table.
+ */
+export function changesOf(event: DynamoDBStreamEvent): StreamChange[] {
+  const changes: StreamChange[] = [];
+  for (const r of event.Records) {
+    try {
+      changes.push({
+        seq: r.dynamodb?.SequenceNumber ?? "",
+        eventName: r.eventName,
+        oldImage: imageOf(r.dynamodb?.OldImage),
+        newImage: imageOf(r.dynamodb?.NewImage),
+      });
+    } catch (err) {
+      log.error("stream image does not unmarshall; skipped", {
+        err: String(err),
+        seq: r.dynamodb?.SequenceNumber,
+      });
+    }
+  }
+  return changes;
 }

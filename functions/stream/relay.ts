@@ -2,7 +2,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { type Envelope, validateEnvelope } from "../../events/catalog.ts";
 import type { Publisher } from "../../events/publisher.ts";
 import { log } from "../log.ts";
-import { imageOf } from "./image.ts";
+import { changesOf, type StreamChange } from "./image.ts";
 
 /** The subject's sequence from an outbox item's sort key (`EVT#0000000005` -> 5); none for time-keyed events. */
 export function seqOf(sk: unknown): number | undefined {
@@ -73,40 +73,41 @@ export async function publishWithRetries(
  *   in the table as history).
  */
 export function makeRelayHandler(publisher: Publisher, opts: RelayOptions = {}) {
-  return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    const pending: { seq: string; env: Envelope }[] = [];
-    for (const record of event.Records) {
-      if (record.eventName !== "INSERT" || !record.dynamodb?.NewImage) continue;
-      let item: Record<string, unknown>;
-      try {
-        item = imageOf(record.dynamodb.NewImage) ?? {};
-      } catch (err) {
-        log.error("stream image does not unmarshall; skipped", { err: String(err) });
-        continue;
-      }
-      if (item.entity !== "event") continue;
-      try {
-        pending.push({ seq: record.dynamodb.SequenceNumber ?? "", env: envelopeFromItem(item) });
-      } catch (err) {
-        log.error("outbox item fails the event catalog; skipped", {
-          err: String(err),
-          eventId: item.eventId,
-        });
-      }
+  return (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
+    relayChanges(publisher, changesOf(event), opts);
+}
+
+/** The relay over already-parsed stream records (the stream handler parses each record once for all its parts). */
+export async function relayChanges(
+  publisher: Publisher,
+  changes: StreamChange[],
+  opts: RelayOptions = {},
+): Promise<DynamoDBBatchResponse> {
+  const pending: { seq: string; env: Envelope }[] = [];
+  for (const change of changes) {
+    const item = change.newImage;
+    if (change.eventName !== "INSERT" || item?.entity !== "event") continue;
+    try {
+      pending.push({ seq: change.seq, env: envelopeFromItem(item) });
+    } catch (err) {
+      log.error("outbox item fails the event catalog; skipped", {
+        err: String(err),
+        eventId: item.eventId,
+      });
     }
-    if (pending.length === 0) return { batchItemFailures: [] };
-    const failed = await publishWithRetries(
-      publisher,
-      pending.map((p) => p.env),
-      opts,
-    );
-    if (failed.length === 0) return { batchItemFailures: [] };
-    const failedIds = new Set(failed.map((f) => f.id));
-    const first = pending.find((p) => failedIds.has(p.env.id)) ?? pending[0];
-    log.warn("relay publish failed; the stream will retry from the first failed record", {
-      failed: failed.length,
-      first_event_id: first?.env.id,
-    });
-    return { batchItemFailures: first ? [{ itemIdentifier: first.seq }] : [] };
-  };
+  }
+  if (pending.length === 0) return { batchItemFailures: [] };
+  const failed = await publishWithRetries(
+    publisher,
+    pending.map((p) => p.env),
+    opts,
+  );
+  if (failed.length === 0) return { batchItemFailures: [] };
+  const failedIds = new Set(failed.map((f) => f.id));
+  const first = pending.find((p) => failedIds.has(p.env.id)) ?? pending[0];
+  log.warn("relay publish failed; the stream will retry from the first failed record", {
+    failed: failed.length,
+    first_event_id: first?.env.id,
+  });
+  return { batchItemFailures: first ? [{ itemIdentifier: first.seq }] : [] };
 }
