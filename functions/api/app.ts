@@ -1,10 +1,10 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CoordError } from "../../core/errors.ts";
 import { log } from "../log.ts";
+import { bodyGate } from "./body-limit.ts";
 import type { AppEnv } from "./env.ts";
 import { problem, problemFromError } from "./problem.ts";
 import { account } from "./routes/account.ts";
@@ -39,16 +39,7 @@ export function createApp() {
       account_id: c.var.principal?.accountId,
     });
   });
-  app.use(
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => {
-        // The rest of the body is never read, so the connection cannot be reused: tell the client to close it.
-        c.header("Connection", "close");
-        return problem(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  app.use(bodyGate(MAX_BODY_BYTES));
 
   app.route("/v1", health);
   app.route("/v1/account", account);
@@ -69,6 +60,11 @@ export function createApp() {
     if (err instanceof HTTPException) {
       const status = err.status as ContentfulStatusCode;
       return problem(c, status, status === 413 ? "payload_too_large" : "bad_request", err.message);
+    }
+    if (c.req.raw.signal.aborted || (err as { code?: string }).code === "ECONNRESET") {
+      // The client went away mid-request (closed the socket, timed out): nobody reads this answer, nothing is wrong.
+      log.info("client disconnected", { request_id: c.var.requestId, path: c.req.path, reason: String(err) });
+      return problem(c, 400, "client_disconnected", "the client closed the connection");
     }
     log.error("unhandled error", {
       request_id: c.var.requestId,

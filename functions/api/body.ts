@@ -1,15 +1,29 @@
 import type { Context } from "hono";
-import { CoordError } from "../../core/errors.ts";
+import { CoordError, ValidationError } from "../../core/errors.ts";
+import type { AppEnv } from "./env.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The request's JSON object body (parsed once by the body gate, body-limit.ts), or undefined when it had none. */
+export async function readJson(c: Context<AppEnv>): Promise<Record<string, unknown> | undefined> {
+  return c.var.body;
+}
 
 /**
- * Reads a JSON body. An empty body is `undefined` (schemas decide whether that is allowed); anything that is not
- * JSON is a 400 `malformed_json` (whatever the Content-Type says: curl's default form type is forgiven). Size is enforced earlier by the body-limit middleware (413).
+ * Parses a request body: empty is `undefined` (schemas decide whether that is allowed); bytes that are not UTF-8
+ * or not JSON are a 400 `malformed_json`; JSON that is not an object (`[]`, `1`, `"x"`, `null`) is a 422 on `body`.
  */
-export async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === "") return undefined;
+export function parseJsonBody(bytes: Uint8Array): Record<string, unknown> | undefined {
+  let text: string;
   try {
-    return JSON.parse(text);
+    text = utf8.decode(bytes);
+  } catch {
+    throw new CoordError("malformed_json", "request body is not valid UTF-8");
+  }
+  if (text.trim() === "") return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch (err) {
     // Name the position only: the parser's message quotes the body, which may hold a secret sent by mistake.
     const at = /position (\d+)/.exec((err as Error).message)?.[1];
@@ -18,4 +32,8 @@ export async function readJson(c: Context): Promise<unknown> {
       `request body is not valid JSON${at ? ` (at character ${at})` : ""}`,
     );
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ValidationError([{ path: "body", message: "the body must be a JSON object" }]);
+  }
+  return value as Record<string, unknown>;
 }

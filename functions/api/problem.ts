@@ -11,6 +11,8 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
       return 400;
     case "payload_too_large":
       return 413;
+    case "unsupported_media_type":
+      return 415;
     case "unauthorized":
       return 401;
     case "forbidden":
@@ -45,6 +47,7 @@ const TITLES: Record<number, string> = {
   404: "Not Found",
   409: "Conflict",
   413: "Content Too Large",
+  415: "Unsupported Media Type",
   422: "Unprocessable Content",
   425: "Too Early",
   429: "Too Many Requests",
