@@ -38,18 +38,10 @@ declare module "sst" {
       "type": "sst.aws.Queue"
       "url": string
     }
-    "ChainWebhookSecret": {
-      "type": "sst.sst.Secret"
-      "value": string
-    }
     "DeadlineSweepCron": {
       "name": string
       "type": "sst.aws.Function"
       "url": string
-    }
-    "ReceiptSigningKey": {
-      "type": "sst.sst.Secret"
-      "value": string
     }
     "StreamFailures": {
       "type": "sst.aws.Queue"
@@ -73,10 +65,6 @@ declare module "sst" {
       "type": "sst.aws.Queue"
       "url": string
     }
-    "StripeWebhookSecret": {
-      "type": "sst.sst.Secret"
-      "value": string
-    }
     "Table": {
       "name": string
       "type": "sst.aws.Dynamo"
@@ -93,10 +81,6 @@ declare module "sst" {
     "WebhookRetriesQueue": {
       "type": "sst.aws.Queue"
       "url": string
-    }
-    "WebhookSecret": {
-      "type": "sst.sst.Secret"
-      "value": string
     }
     "WebhooksConsumer": {
       "name": string

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { NotFoundError } from "./errors.ts";
 
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -28,3 +29,20 @@ export function newId(prefix: string, now = Date.now()): string {
 }
 
 export const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;
+
+/**
+ * Whether `id` has the shape of an id this service issues (with `prefix`, when given). Every lookup by an id that a
+ * caller sent (a path parameter, a header, a body field naming an object) checks this first, so that a malformed
+ * or oversized id is a plain 404 and never reaches a table key (DynamoDB refuses keys over 2 KB with a 500).
+ */
+export function isId(id: unknown, prefix?: string): id is string {
+  return (
+    typeof id === "string" && ID_PATTERN.test(id) && (prefix === undefined || id.startsWith(`${prefix}_`))
+  );
+}
+
+/** `id` if it has the shape of a `prefix` id, else the 404 a lookup of it would give (`what not found`). */
+export function knownId(id: unknown, prefix: string, what: string): string {
+  if (!isId(id, prefix)) throw new NotFoundError(what);
+  return id;
+}

@@ -3,7 +3,8 @@ import * as v from "valibot";
 /**
  * The event catalog: one versioned valibot schema per detail-type. The outbox writes `data` in the same transaction
  * as the state change; the relay validates the envelope against this catalog before it reaches the bus, and every
- * consumer parses it again on the way in.
+ * consumer parses it again on the way in. It lists only what the coordinator emits (tests/docs.test.ts checks that
+ * each type has an emitter): receipts, payments and settlement add their types when they land.
  */
 const jobRef = {
   job_id: v.string(),
@@ -65,9 +66,6 @@ export const EVENT_SCHEMAS = {
   "pool.updated.v1": v.object({ pool_id: v.string(), name: v.string(), accepts_public: v.boolean() }),
   "pool.member_added.v1": v.object({ pool_id: v.string(), account_id: v.string() }),
   "pool.member_removed.v1": v.object({ pool_id: v.string(), account_id: v.string(), reason: v.string() }),
-  "receipt.issued.v1": v.object({ job_id: v.string(), receipt_id: v.string() }),
-  "payment.credited.v1": v.object({ account_id: v.string(), amount: v.number(), payment_id: v.string() }),
-  "settlement.confirmed.v1": v.object({ batch_id: v.string(), tx_hash: v.string() }),
   "webhook_endpoint.disabled.v1": v.object({
     account_id: v.string(),
     endpoint_id: v.string(),
@@ -114,9 +112,6 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "pool.member_added.v1": "A pool's owner added a client account: its jobs may now target the pool.",
   "pool.member_removed.v1":
     "An account left a pool (`reason: left`) or its owner removed it (`removed`): new jobs may no longer target it.",
-  "receipt.issued.v1": "The coordinator signed a receipt for a completed job.",
-  "payment.credited.v1": "A payment (e.g. Stripe) credited the account.",
-  "settlement.confirmed.v1": "A batch of receipts was anchored on chain and confirmed.",
   "webhook_endpoint.disabled.v1":
     "A webhook endpoint was disabled after consecutive messages failed every delivery attempt.",
 };

@@ -27,8 +27,6 @@ export const WEBHOOK_EVENT_TYPES = [
   "job.cancelled.v1",
   "job.expired.v1",
   "job.timed_out.v1",
-  "receipt.issued.v1",
-  "payment.credited.v1",
   "webhook_endpoint.disabled.v1",
 ] as const satisfies readonly EventType[];
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];

@@ -1,19 +1,15 @@
 /**
- * Secrets, set per stage with `npx sst secret set <Name> <value> --stage <stage>` (docs/deploy.md). None has a
- * placeholder: a deploy fails until every one is set, so no stage ever runs with a default signing key or an empty
- * webhook secret. They are linked to every function; the handlers read them with `Resource.<Name>.value` from "sst"
- * (SST stores linked values encrypted in the function package and decrypts them with `SST_KEY` at runtime).
+ * Secrets, set per stage with `npx sst secret set <Name> <value> --stage <stage>` (docs/deploy.md), linked to every
+ * function and read with `Resource.<Name>.value` from "sst" (SST stores linked values encrypted in the function
+ * package and decrypts them with `SST_KEY` at runtime). None has a placeholder: a deploy fails until every one is
+ * set, so no stage ever runs with a default signing key.
+ *
+ * The list names only secrets that code reads: none yet. Receipt signing, Stripe and the chain webhook add theirs
+ * (e.g. `ReceiptSigningKey`, `StripeWebhookSecret`) together with the code that reads them, so that a deploy never
+ * asks an operator for a value nothing uses. Client webhook secrets are per account and per endpoint, generated and
+ * stored by the coordinator (core/webhooks/secrets.ts), not deploy-time secrets.
  */
-export const SECRET_NAMES = [
-  /** Ed25519 private key (PKCS#8 PEM) that signs job receipts. */
-  "ReceiptSigningKey",
-  /** HMAC key for the signatures on outbound webhooks to clients. */
-  "WebhookSecret",
-  /** Stripe's endpoint signing secret (`whsec_...`) for POST /v1/webhooks/stripe. */
-  "StripeWebhookSecret",
-  /** Shared secret that authenticates the chain adapter's POST /v1/webhooks/chain. */
-  "ChainWebhookSecret",
-] as const;
+export const SECRET_NAMES = [] as const satisfies readonly string[];
 
 export type SecretName = (typeof SECRET_NAMES)[number];
 

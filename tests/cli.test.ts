@@ -210,6 +210,37 @@ describe("the reference miner", () => {
     expect(await agent.done).toMatchObject({ claimed: 3, completed: 3 });
   });
 
+  it("the reference miner told by a poll that it is offline heartbeats at once and takes the waiting job", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const minerAccount = await createAccount("miner");
+    // The network drops the agent's heartbeats until a poll has told it that it is offline (and only then).
+    let toldOffline = false;
+    let dropped = 0;
+    const partitioned: typeof fetch = async (input, init) => {
+      const path = new URL(String(input instanceof Request ? input.url : input)).pathname;
+      if (path === "/v1/miners/heartbeat" && !toldOffline) {
+        dropped++;
+        throw new TypeError("fetch failed (test: heartbeats cut off)");
+      }
+      const res = await fetch(input, init);
+      if (path === "/v1/miners/poll" && res.headers.get("coord-miner-status") === "offline")
+        toldOffline = true;
+      return res;
+    };
+    const agent = startAgent({ key: minerAccount.key, region, waitSeconds: 1, fetch: partitioned });
+    await eventually(() => Promise.resolve(toldOffline), 20_000);
+    const job = await submit(client, { input: { after: "offline" }, constraints });
+    await untilStatus(client, job.id, "completed");
+    expect(dropped).toBeGreaterThan(0);
+    const offline = agent.logs.findIndex((l) => l.event === "miner.offline");
+    expect(offline).toBeGreaterThanOrEqual(0);
+    expect(agent.logs[offline]?.hint).toMatch(/heartbeat/);
+    expect(agent.logs.slice(offline).some((l) => l.event === "miner.online")).toBe(true);
+    agent.controller.abort();
+    expect(await agent.done).toMatchObject({ claimed: 1, completed: 1 });
+  }, 40_000);
+
   it("with max_jobs the reference miner stops by itself once its jobs are done", async () => {
     const { region, constraints } = isolated();
     const client = await fundedClient();

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { EnvelopeSchema, EVENT_SCHEMAS, EVENT_TYPES } from "../events/catalog.ts";
@@ -21,6 +22,24 @@ describe("the event catalog", () => {
       for (const t of rule.pattern["detail-type"]) expect(EVENT_TYPES).toContain(t);
     }
     for (const t of WEBHOOK_EVENT_TYPES) expect(EVENT_TYPES).toContain(t);
+  });
+
+  it("the catalog lists only event types the code emits, so webhooks offer no type that never comes", () => {
+    // The emitters name their type as a string literal (`outboxPut({type: "job.completed.v1", ...})`): every type
+    // must be named somewhere in the code outside the catalog itself.
+    const root = resolve(import.meta.dirname, "..");
+    const sources = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) return sources(p);
+        return e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") ? [p] : [];
+      });
+    const code = ["core", "functions", "local"]
+      .flatMap((d) => sources(join(root, d)))
+      .map((f) => readFileSync(f, "utf8"))
+      .join("\n");
+    const silent = EVENT_TYPES.filter((t) => !code.includes(`"${t}"`) && !code.includes(`'${t}'`));
+    expect(silent, "event types nothing emits").toEqual([]);
   });
 
   it("job events carry seq on the envelope; a seq that is not a positive integer is refused", () => {

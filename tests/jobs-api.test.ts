@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { SERVICES } from "../core/services/registry.ts";
+import { declaredInputFields, JOB_OPTION_FIELDS } from "../core/services/shortcut.ts";
 import {
   api,
   createAccount,
@@ -125,16 +127,158 @@ describe("submitting jobs", () => {
     expect(res.body).toMatchObject({ code: "insufficient_funds" });
   });
 
-  it("the typed shortcut creates the same job as POST /v1/jobs", async () => {
+  it("a typed shortcut's body is the service input, with the job options beside its fields", async () => {
+    const { region, constraints } = isolated();
     const client = await fundedClient();
-    const res = await api<{ service: string; status: string }>("POST", "/v1/services/echo/run", {
-      key: client.key,
-      body: { input: { a: 1 }, constraints: isolated().constraints },
+    const miner = await registeredMiner({ region });
+    const res = await api<{ id: string; service: string; status: string; priority: number }>(
+      "POST",
+      "/v1/services/echo/run",
+      {
+        key: client.key,
+        body: { a: 1, nested: { b: [2] }, priority: 7, max_attempts: 2, metadata: { m: "x" }, constraints },
+      },
+    );
+    expect(res.status, res.text).toBe(201);
+    expect(res.body).toMatchObject({
+      service: "echo",
+      status: "queued",
+      priority: 7,
+      max_attempts: 2,
+      metadata: { m: "x" },
+      constraints: { regions: [region] },
     });
-    expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ service: "echo", status: "queued" });
-    const unknown = await api("POST", "/v1/services/warp/drive", { key: client.key, body: { input: {} } });
+    // The miner gets the input alone: the job options went to the job.
+    const job = (await pollJobs(miner, { wait_seconds: 5 })).jobs.find((j) => j.job_id === res.body.id);
+    expect(job?.input).toEqual({ a: 1, nested: { b: [2] } });
+
+    // A strict service: the same job as POST /v1/jobs with the input wrapped and the options beside it.
+    const input = { audio_url: "https://example.com/talk.mp3", language: "en" };
+    const options = { priority: 3, max_price: 500_000, ttl_seconds: 600, constraints };
+    const viaShortcut = await api<Record<string, unknown>>("POST", "/v1/services/whisper/transcribe", {
+      key: client.key,
+      body: { ...input, ...options },
+    });
+    const viaJobs = await api<Record<string, unknown>>("POST", "/v1/jobs", {
+      key: client.key,
+      body: { service: "whisper.transcribe", input, ...options },
+    });
+    expect(viaShortcut.status, viaShortcut.text).toBe(201);
+    expect(viaJobs.status, viaJobs.text).toBe(201);
+    const same = (j: Record<string, unknown>) => {
+      const { id, created_at, updated_at, queue_deadline, ...rest } = j;
+      return rest;
+    };
+    expect(same(viaShortcut.body)).toEqual(same(viaJobs.body));
+    expect(viaShortcut.body).toMatchObject({
+      service: "whisper.transcribe",
+      priority: 3,
+      max_price: 500_000,
+    });
+
+    // The OpenAPI document says so: the job options as properties, any other field allowed (the input's).
+    const doc = await api<{
+      paths: Record<string, { post: { summary: string; requestBody: { content: Record<string, unknown> } } }>;
+    }>("GET", "/v1/openapi.json");
+    const op = doc.body.paths["/v1/services/{service}/{action}"]?.post;
+    expect(op?.summary).toMatch(/body is the service's input/);
+    const schema = op?.requestBody.content["application/json"] as {
+      schema: { properties: Record<string, unknown>; additionalProperties?: unknown };
+    };
+    expect(Object.keys(schema.schema.properties).sort()).toEqual([...JOB_OPTION_FIELDS].sort());
+    expect(schema.schema.additionalProperties).not.toBe(false);
+
+    const unknown = await api("POST", "/v1/services/warp/drive", { key: client.key, body: {} });
     expect(unknown.status).toBe(404);
+  });
+
+  it("a typed shortcut's bad fields are a 422 naming them where they were sent (body.<field>)", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    const shortcut = (body: unknown) =>
+      api<{ code: string }>("POST", "/v1/services/whisper/transcribe", { key: client.key, body });
+    const audio = { audio_url: "https://example.com/a.mp3", constraints };
+    const cases: [unknown, string][] = [
+      [{ ...audio, priority: 42 }, "body.priority"],
+      [{ ...audio, webhook_url: "http://169.254.169.254/" }, "body.webhook_url"],
+      [{ ...audio, language: "klingon" }, "body.language"],
+      [{ ...audio, temprature: 0.2 }, "body.temprature"],
+      [{ constraints }, "body.audio_url"],
+    ];
+    for (const [body, path] of cases) {
+      const res = await shortcut(body);
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      expect(res.body.code).toBe("validation_failed");
+      expect(paths(res.body), JSON.stringify(body)).toEqual([path]);
+    }
+    const big = await api("POST", "/v1/services/echo/run", {
+      key: client.key,
+      body: { blob: "x".repeat(300 * 1024), constraints },
+    });
+    expect(big.status).toBe(413);
+    expect(paths(big.body)).toEqual(["body"]);
+  });
+
+  it("a typed shortcut refuses the wrapped {input} body with 422 naming body.input", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    for (const path of ["/v1/services/echo/run", "/v1/services/whisper/transcribe"]) {
+      const res = await api<{ code: string; errors: { path: string; message: string }[] }>("POST", path, {
+        key: client.key,
+        body: { input: { audio_url: "https://example.com/a.mp3" }, constraints },
+      });
+      expect(res.status, path).toBe(422);
+      expect(paths(res.body)).toEqual(["body.input"]);
+      expect(res.body.errors[0]?.message).toMatch(/top level/);
+    }
+    const list = await api<{ jobs: unknown[] }>("GET", "/v1/jobs", { key: client.key });
+    expect(list.body.jobs).toEqual([]);
+  });
+
+  it("a typed shortcut's Idempotency-Key binds to its route and the body as sent", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    const key = `sc-${Math.random()}`;
+    const body = { n: 1, constraints };
+    const send = (path: string, b: unknown) =>
+      api<{ id: string }>("POST", path, { key: client.key, body: b, headers: { "idempotency-key": key } });
+    const first = await send("/v1/services/echo/run", body);
+    const again = await send("/v1/services/echo/run", { constraints, n: 1 }); // same JSON, other key order
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.text).toBe(first.text);
+    // Another body, the equivalent POST /v1/jobs request, or a shortcut of another service: another request.
+    expect((await send("/v1/services/echo/run", { n: 2, constraints })).status).toBe(422);
+    expect((await send("/v1/jobs", { service: "echo", input: { n: 1 }, constraints })).status).toBe(422);
+    const other = await send("/v1/services/whisper/transcribe", body);
+    expect(other.status).toBe(422);
+    expect(paths(other.body)).toEqual(["header.idempotency-key"]);
+    const list = await api<{ jobs: { id: string }[] }>("GET", "/v1/jobs", { key: client.key });
+    expect(list.body.jobs.map((j) => j.id)).toEqual([first.body.id]);
+  });
+
+  it("no service's input declares a field a shortcut body reserves for job options", () => {
+    expect([...JOB_OPTION_FIELDS].sort()).toEqual(
+      [
+        "constraints",
+        "priority",
+        "max_price",
+        "ttl_seconds",
+        "timeout_seconds",
+        "max_attempts",
+        "webhook_url",
+        "metadata",
+      ].sort(),
+    );
+    for (const def of SERVICES) {
+      const declared = declaredInputFields(def);
+      expect(declared.length, def.id).toBeGreaterThan(0);
+      expect(
+        declared.filter((f) => f === "input" || JOB_OPTION_FIELDS.includes(f)),
+        def.id,
+      ).toEqual([]);
+    }
   });
 
   it("Prefer: wait returns the terminal job when it finishes in time", async () => {

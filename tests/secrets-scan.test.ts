@@ -6,7 +6,8 @@ import { eventually, isolated, scanTable, stack } from "./fixture.ts";
 import { type Receiver, startReceiver } from "./webhooks-receiver.ts";
 
 /*
- * No stored item, log line or response body carries a raw API key. tests/auth.test.ts scans the table after a
+ * No stored item, log line or response body carries a raw API key, and no idempotency record, log line or other
+ * answer carries a webhook signing secret (`whsec_`: stored only where signing needs it, shown once). tests/auth.test.ts scans the table after a
  * key-only workflow; here the workflow is the whole product (accounts, delegated and rotated keys, a private pool, a
  * miner, a job with an Idempotency-Key and a webhook, results, ledger, failed authentications), and the logs are
  * captured from a stack of our own: the shared test stack runs in vitest's global-setup process, whose output a
@@ -54,11 +55,12 @@ function caller(base: string): Call {
 }
 
 /**
- * Runs the whole product once. Returns every raw key it minted and every response body it got, except the answers
- * that mint a key (they show it once, by design).
+ * Runs the whole product once. Returns every raw key and webhook secret it was shown and every response body it got,
+ * except the answers that mint a key or show a secret (they show it once, by design).
  */
 async function workflow(call: Call, adminKey: string, webhookUrl: string) {
   const secrets: string[] = [];
+  const webhookSecrets: string[] = [];
   const bodies: string[] = [];
   const must = async (expected: number, ...args: Parameters<Call>) => {
     const res = await call(...args);
@@ -76,6 +78,17 @@ async function workflow(call: Call, adminKey: string, webhookUrl: string) {
     expect(key).toMatch(/^(ck|mk|ak)_/);
     secrets.push(key);
     return { ...res, key, keyId: String(res.body.key_id) };
+  };
+  /** An answer that shows a `whsec_` secret, sent twice under one Idempotency-Key: the replay must not show it. */
+  const shownOnce = async (expected: number, method: string, path: string, key: string, body?: unknown) => {
+    const headers = { "idempotency-key": `scan-secret-${Math.random()}` };
+    const res = await must(expected, method, path, { key, body, headers });
+    const secret = String(res.body.secret);
+    expect(secret).toMatch(/^whsec_/);
+    webhookSecrets.push(secret);
+    const replay = await record(expected, method, path, { key, body, headers });
+    expect(replay.body).toMatchObject({ secret: null, secret_redacted: true });
+    return res;
   };
   const { region } = isolated();
 
@@ -132,7 +145,14 @@ async function workflow(call: Call, adminKey: string, webhookUrl: string) {
   const miner = { "x-miner-id": String(reg.body.miner_id) };
 
   // A job, submitted twice with one Idempotency-Key, run to completion with a webhook; then everything read back.
-  await record(201, "POST", "/v1/webhooks/endpoints", { key: child.key, body: { url: webhookUrl } });
+  const endpoint = await shownOnce(201, "POST", "/v1/webhooks/endpoints", child.key, { url: webhookUrl });
+  await shownOnce(200, "POST", `/v1/webhooks/endpoints/${endpoint.body.id}/secret/rotate`, child.key, {
+    overlap_seconds: 3600,
+  });
+  await shownOnce(200, "POST", "/v1/webhooks/secret", child.key);
+  await shownOnce(200, "POST", "/v1/webhooks/secret/rotate", child.key, { overlap_seconds: 3600 });
+  await record(200, "GET", `/v1/webhooks/endpoints/${endpoint.body.id}`, { key: child.key });
+  await record(200, "GET", "/v1/webhooks/secret", { key: child.key });
   const submit = {
     key: child.key,
     apiKeyHeader: true,
@@ -200,7 +220,7 @@ async function workflow(call: Call, adminKey: string, webhookUrl: string) {
   await record(401, "GET", `/v1/account?api_key=${child.key}`);
   await record(422, "POST", "/v1/pools/x/members", { key: minerKey.key, body: { account_id: child.key } });
   await record(401, "GET", "/v1/account", { headers: { authorization: `Basic ${child.key}` } });
-  return { secrets, bodies, admin: adminKey };
+  return { secrets, webhookSecrets, bodies, admin: adminKey };
 }
 
 /** A key, or the 43 random characters that make it one (so a stripped prefix does not hide it). */
@@ -213,11 +233,15 @@ afterAll(async () => {
   for (const r of receivers) await r.close();
 });
 
-describe("raw keys", () => {
-  it("after a full workflow no stored item contains a raw key, and key hashes sit only in key records", async () => {
+describe("raw keys and webhook secrets", () => {
+  it("after a full workflow no stored item contains a raw key, key hashes sit only in key records, and no idempotency record holds a whsec_ secret", async () => {
     const receiver = await startReceiver();
     receivers.push(receiver);
-    const { secrets, bodies } = await workflow(caller(stack.url), stack.adminKey, receiver.url);
+    const { secrets, webhookSecrets, bodies } = await workflow(
+      caller(stack.url),
+      stack.adminKey,
+      receiver.url,
+    );
     const items = await scanTable();
     const dump = JSON.stringify(items);
     for (const key of secrets) {
@@ -233,9 +257,23 @@ describe("raw keys", () => {
     // Webhook payloads name accounts and keys by id only.
     const delivered = receiver.received.map((r) => JSON.stringify(r.headers) + r.body).join("\n");
     for (const key of secrets) for (const t of traces(key)) expect(delivered).not.toContain(t);
+
+    // Webhook secrets: kept only where signing needs them (the endpoint, the account's default secret), never in an
+    // idempotency record (every secret-bearing answer above was replayed), an answer after the first, or a payload.
+    expect(webhookSecrets).toHaveLength(4);
+    const idempotency = items.filter((i) => i.entity === "idempotency");
+    expect(idempotency.length).toBeGreaterThanOrEqual(4);
+    expect(idempotency.filter((i) => JSON.stringify(i).includes("whsec_"))).toEqual([]);
+    for (const secret of webhookSecrets) {
+      const holders = items.filter((i) => JSON.stringify(i).includes(secret)).map((i) => i.entity);
+      expect(holders.length, "the secret signs: it is stored once").toBe(1);
+      expect(["webhookEndpoint", "webhookSecret"]).toContain(holders[0]);
+      expect(answers).not.toContain(secret);
+      expect(delivered).not.toContain(secret);
+    }
   }, 60_000);
 
-  it("no log line of a stack that ran the full workflow contains a raw key; the admin key is printed once, in the banner", async () => {
+  it("no log line of a stack that ran the full workflow contains a raw key or a webhook secret; the admin key is printed once, in the banner", async () => {
     const receiver = await startReceiver();
     receivers.push(receiver);
     const port = await freePort();
@@ -268,7 +306,11 @@ describe("raw keys", () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       const adminKey = /Admin key:\s+(\S+)/.exec(out)?.[1] ?? "";
-      const { secrets, bodies } = await workflow(caller(`http://127.0.0.1:${port}`), adminKey, receiver.url);
+      const { secrets, webhookSecrets, bodies } = await workflow(
+        caller(`http://127.0.0.1:${port}`),
+        adminKey,
+        receiver.url,
+      );
       // Let the pollers (stream, queues, webhooks) finish what the workflow started, and log it.
       await new Promise((r) => setTimeout(r, 2000));
       expect(out).toContain('"message":"request"');
@@ -277,6 +319,7 @@ describe("raw keys", () => {
         expect(out).not.toContain(hashApiKey(key));
       }
       for (const key of secrets) for (const t of traces(key)) expect(bodies.join("\n")).not.toContain(t);
+      for (const secret of webhookSecrets) expect(out).not.toContain(secret);
       // The bootstrap admin key appears exactly once: the line main.ts prints so that an operator can use it.
       const lines = out.split("\n").filter((l) => l.includes(adminKey.slice(3)));
       expect(lines).toEqual([`  Admin key:  ${adminKey}`]);

@@ -512,8 +512,9 @@ describe("two miners", () => {
         headers: own,
         body: { ...body, ...extra },
       });
-      // Refused without effect: the token does not hold the job for this miner (409 stale_claim, or 404).
-      expect([404, 409], `${action}: ${res.text}`).toContain(res.status);
+      // Refused without effect, and as if the job did not exist: B's account never held it (404, not 409).
+      expect(res.status, `${action}: ${res.text}`).toBe(404);
+      expect(res.body, action).toMatchObject({ code: "not_found" });
       expect(res.text).not.toContain("a's output");
     }
     await withoutHeartbeats(async () => {

@@ -75,6 +75,10 @@ describe("webhook address policy", () => {
     expect(webhookUrlProblems("http://localhost:3000/", false)[0]).toMatch(/loopback/);
     expect(webhookUrlProblems("http://localhost:3000/", true)).toEqual([]);
     expect(webhookUrlProblems("https://example.com/hook", false)).toEqual([]);
+    // Port 0 (however written) is no port a webhook can be delivered to.
+    expect(webhookUrlProblems("https://example.com:0/hook", false)).toEqual(["must not use port 0"]);
+    expect(webhookUrlProblems("http://localhost:00/", true)).toEqual(["must not use port 0"]);
+    expect(webhookUrlProblems("https://example.com:65535/hook", false)).toEqual([]);
     await expect(
       assertWebhookUrl("http://a.test/", "body.url", { allowPrivate: false, resolve: to("192.168.0.10") }),
     ).rejects.toMatchObject({ issues: [{ path: "body.url" }] });

@@ -296,8 +296,14 @@ describe("client webhooks", () => {
       body: { overlap_seconds: 3600 },
       headers: idem,
     });
+    expect(once.body.secret).toMatch(/^whsec_/);
     expect(twice.headers.get("idempotent-replayed")).toBe("true");
-    expect(twice.body.secret).toBe(once.body.secret);
+    // The replay is the first answer without its secret (no replay record holds one), and it rotated nothing.
+    expect(twice.body).toEqual({ ...once.body, secret: null, secret_redacted: true });
+    const after = await api<{ secret_info: unknown }>("GET", `/v1/webhooks/endpoints/${ep.id}`, {
+      key: client.key,
+    });
+    expect(after.body.secret_info).toEqual((once.body as unknown as { secret_info: unknown }).secret_info);
     const other = await api("POST", `/v1/webhooks/endpoints/${ep.id}/secret/rotate`, {
       key: client.key,
       body: { overlap_seconds: 60 },
@@ -356,6 +362,81 @@ describe("client webhooks", () => {
     );
     expect(patched.status).toBe(422);
     expect(patched.body.errors[0]?.path).toBe("body.url");
+  });
+
+  it("a webhook URL on port 0 is refused with 422 naming the url field, for endpoints and a job's webhook_url", async () => {
+    const client = await fundedClient();
+    const { constraints } = isolated();
+    for (const url of ["https://example.com:0/hook", "http://127.0.0.1:0/", "http://127.0.0.1:000/hook"]) {
+      const created = await api<{ errors: { path: string; message: string }[] }>(
+        "POST",
+        "/v1/webhooks/endpoints",
+        { key: client.key, body: { url } },
+      );
+      expect(created.status, url).toBe(422);
+      expect(created.body.errors).toEqual([{ path: "body.url", message: "body.url must not use port 0" }]);
+      const job = await submitEcho(client, { constraints, webhook_url: url });
+      expect(job.status, url).toBe(422);
+      expect((job.body as unknown as { errors: { path: string }[] }).errors.map((e) => e.path)).toEqual([
+        "body.webhook_url",
+      ]);
+      const shortcut = await api<{ errors: { path: string }[] }>("POST", "/v1/services/echo/run", {
+        key: client.key,
+        body: { constraints, webhook_url: url },
+      });
+      expect(shortcut.status, url).toBe(422);
+      expect(shortcut.body.errors.map((e) => e.path)).toEqual(["body.webhook_url"]);
+    }
+    const ep = await endpoint(client.key, { url: "http://127.0.0.1:9/hook" });
+    const patched = await api<{ errors: { path: string }[] }>("PATCH", `/v1/webhooks/endpoints/${ep.id}`, {
+      key: client.key,
+      body: { url: "http://127.0.0.1:0/hook" },
+    });
+    expect(patched.status).toBe(422);
+    expect(patched.body.errors.map((e) => e.path)).toEqual(["body.url"]);
+    const jobs = await api<{ jobs: unknown[] }>("GET", "/v1/jobs", { key: client.key });
+    expect(jobs.body.jobs).toEqual([]);
+  });
+
+  it("answers that show a webhook secret are no-store, and their Idempotency-Key replays redact it rather than store it", async () => {
+    const client = await fundedClient();
+    const shown: string[] = [];
+    // Each of the four secret-bearing answers, sent twice with one key: the first shows the secret, the replay not.
+    const twice = async (path: string, body?: unknown) => {
+      const headers = { "idempotency-key": `shown-${Math.random()}` };
+      const first = await api<{ secret: string | null; secret_redacted?: boolean }>("POST", path, {
+        key: client.key,
+        body,
+        headers,
+      });
+      const replay = await api<{ secret: string | null; secret_redacted?: boolean }>("POST", path, {
+        key: client.key,
+        body,
+        headers,
+      });
+      expect(first.status, path).toBeLessThan(300);
+      expect(first.headers.get("cache-control"), path).toBe("no-store");
+      expect(first.body.secret, path).toMatch(/^whsec_/);
+      expect(first.body.secret_redacted, path).toBeUndefined();
+      shown.push(first.body.secret as string);
+      expect(replay.status, path).toBe(first.status);
+      expect(replay.headers.get("idempotent-replayed"), path).toBe("true");
+      expect(replay.headers.get("cache-control"), path).toBe("no-store");
+      expect(replay.body, path).toEqual({ ...first.body, secret: null, secret_redacted: true });
+      // The record behind the replay holds no secret.
+      const record = (await queryPk(`IDEM#${client.id}#${headers["idempotency-key"]}`))[0];
+      expect(record?.entity, path).toBe("idempotency");
+      expect(JSON.stringify(record), path).not.toContain("whsec_");
+      return first.body as unknown as { id: string };
+    };
+    const ep = await twice("/v1/webhooks/endpoints", { url: "http://127.0.0.1:9/shown" });
+    await twice(`/v1/webhooks/endpoints/${ep.id}/secret/rotate`, { overlap_seconds: 0 });
+    await twice("/v1/webhooks/secret");
+    await twice("/v1/webhooks/secret/rotate", { overlap_seconds: 0 });
+    expect(new Set(shown).size).toBe(4);
+    // Without a key too: no-store on every answer that shows a secret.
+    const plain = await api("POST", `/v1/webhooks/endpoints/${ep.id}/secret/rotate`, { key: client.key });
+    expect(plain.headers.get("cache-control")).toBe("no-store");
   });
 
   it("a job's webhook_url that turns out to reach the metadata service is refused at delivery time, without a request", async () => {
@@ -529,7 +610,7 @@ describe("client webhooks", () => {
     });
     expect(filtered.body.event_types).toEqual(["job.completed.v1"]);
 
-    // Idempotency-Key: the same request replays the first answer (secret included), a different one is 422.
+    // Idempotency-Key: the same request replays the first answer (its secret redacted), a different one is 422.
     const idem = { "idempotency-key": `ep-${Math.random()}` };
     const first = await api<EndpointRes>("POST", "/v1/webhooks/endpoints", {
       key: client.key,
@@ -542,7 +623,8 @@ describe("client webhooks", () => {
       headers: idem,
     });
     expect(replay.status).toBe(201);
-    expect(replay.body).toEqual(first.body);
+    expect(first.body.secret).toMatch(/^whsec_/);
+    expect(replay.body).toEqual({ ...first.body, secret: null, secret_redacted: true });
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     const mismatch = await api("POST", "/v1/webhooks/endpoints", {
       key: client.key,

@@ -131,6 +131,9 @@ export class MinerAgent {
   private readonly heartbeatStop = new AbortController();
   private heartbeatInFlight: Promise<unknown> = Promise.resolve();
   private heartbeatMs = 10_000;
+  /** When the agent last brought itself back online after a poll said it was offline. */
+  private revivedAt = 0;
+  private warnedBanned = false;
   private slotFreed: (() => void) | undefined;
 
   constructor(opts: MinerOptions) {
@@ -144,8 +147,8 @@ export class MinerAgent {
     return this.opts.concurrency ?? 1;
   }
 
-  /** Registers, works until stopped, drains, and resolves with what it did. */
-  async run(): Promise<MinerSummary> {
+  /** Registers (again, by name: the same miner), which also marks it online. */
+  private async register() {
     const reg = await this.api.post<{ miner_id: string; status: string }>("/v1/miners/register", {
       name: this.opts.name,
       services: this.opts.services,
@@ -164,6 +167,11 @@ export class MinerAgent {
       concurrency: this.concurrency,
       region: this.opts.region ?? null,
     });
+  }
+
+  /** Registers, works until stopped, drains, and resolves with what it did. */
+  async run(): Promise<MinerSummary> {
+    await this.register();
     const unsupported = this.opts.services.filter((s) => !this.executors[s]);
     if (unsupported.length)
       this.log("warn", "miner.no_executor", {
@@ -255,6 +263,17 @@ export class MinerAgent {
         continue;
       }
       errors = 0;
+      // A 204 that names the miner's own status: offline means the coordinator stopped counting on it (its
+      // heartbeats went silent). Heartbeat (or register again) at once and poll again, rather than idle for ever.
+      const minerStatus = res.status === 204 ? res.headers.get("coord-miner-status") : null;
+      if (minerStatus === "offline" && !this.stopping && Date.now() - this.revivedAt > this.heartbeatMs) {
+        this.log("warn", "miner.offline", { miner_id: this.minerId, hint: res.headers.get("coord-hint") });
+        this.revivedAt = Date.now();
+        if (await this.revive()) continue;
+      } else if (minerStatus === "banned" && !this.warnedBanned) {
+        this.warnedBanned = true;
+        this.log("error", "miner.banned", { miner_id: this.minerId, hint: res.headers.get("coord-hint") });
+      }
       const jobs = res.status === 200 ? (res.body.jobs ?? []) : [];
       for (const job of jobs) this.launch(job);
       if (this.opts.once) return;
@@ -391,6 +410,26 @@ export class MinerAgent {
     this.log("error", "job.result_not_sent", { job_id: job.job_id, error: errText(out.error) });
   }
 
+  /** Back online after the coordinator marked the miner offline: a heartbeat, or a new registration if it is gone. */
+  private async revive(): Promise<boolean> {
+    const sent = this.heartbeat();
+    this.heartbeatInFlight = sent;
+    const err = await sent;
+    if (err === undefined) {
+      this.log("info", "miner.online", { miner_id: this.minerId, by: "heartbeat" });
+      return true;
+    }
+    if (!(err instanceof ApiError) || err.status !== 404) return false;
+    try {
+      await this.register();
+      this.log("info", "miner.online", { miner_id: this.minerId, by: "registration" });
+      return true;
+    } catch (regErr) {
+      this.log("warn", "miner.register_failed", { error: errText(regErr) });
+      return false;
+    }
+  }
+
   private async heartbeatLoop() {
     const stopSignal = this.heartbeatStop.signal;
     while (!stopSignal.aborted) {
@@ -401,7 +440,8 @@ export class MinerAgent {
     }
   }
 
-  private async heartbeat() {
+  /** One heartbeat; resolves with the error when it failed (logged here), else undefined. */
+  private async heartbeat(): Promise<unknown> {
     const jobs = [...this.held.values()].map((h) => ({
       job_id: h.job.job_id,
       claim_token: h.job.claim_token,
@@ -424,9 +464,11 @@ export class MinerAgent {
         held.controller.abort(new StopOrder(order.reason));
       }
       this.log("debug", "miner.heartbeat", { jobs: jobs.length, stop: orders.length });
+      return undefined;
     } catch (err) {
-      if (this.heartbeatStop.signal.aborted) return;
+      if (this.heartbeatStop.signal.aborted) return err;
       this.log("warn", "heartbeat.error", { error: errText(err) });
+      return err;
     }
   }
 }

@@ -7,7 +7,7 @@ import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
-import { newId } from "../ids.ts";
+import { knownId, newId } from "../ids.ts";
 import { adjustBalance, listLedger, TREASURY_ID } from "../ledger/ledger.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, hashApiKey } from "./api-key.ts";
@@ -94,6 +94,8 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
 }
 
 export async function getAccount(id: string, opts: { consistent?: boolean } = {}): Promise<Account> {
+  // A malformed id is a 404 before any read (the treasury's well-known id is the one exception to the shape).
+  if (id !== TREASURY_ID) knownId(id, "acct", "account");
   const out = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.account(id), ConsistentRead: opts.consistent }),
   );

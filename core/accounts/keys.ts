@@ -1,13 +1,8 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  GetCommand,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
-} from "@aws-sdk/lib-dynamodb";
+import { GetCommand, TransactWriteCommand, type TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
+import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
@@ -19,7 +14,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from "../errors.ts";
-import { ID_PATTERN, newId } from "../ids.ts";
+import { knownId, newId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, generateApiKey, hashApiKey, inspectApiKey } from "./api-key.ts";
 import { type Page, pageQuery } from "./page.ts";
@@ -178,7 +173,7 @@ function ttlFor(isoDeath: string): number {
 
 /** Loads a key by its public id (two strongly consistent GetItems). 404 if there is no such key. */
 async function loadKeyById(keyId: string): Promise<KeyRecord> {
-  if (!ID_PATTERN.test(keyId)) throw new NotFoundError("API key");
+  knownId(keyId, "key", "API key");
   const ref = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.apiKeyRef(keyId), ConsistentRead: true }),
   );
@@ -194,23 +189,13 @@ async function loadKeyById(keyId: string): Promise<KeyRecord> {
 /** Strongly consistent BatchGetItem by hash (retrying unprocessed keys); returns what exists, by hash. */
 async function recordsByHash(hashes: string[]): Promise<Map<string, KeyRecord>> {
   const found = new Map<string, KeyRecord>();
-  const unique = [...new Set(hashes)];
-  for (let i = 0; i < unique.length; i += 100) {
-    let pending: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map((h) => keys.apiKey(h));
-    for (let attempt = 0; pending && pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-      if (attempt > 5) throw new Error("BatchGetItem kept returning unprocessed keys");
-      const out: BatchGetCommandOutput = await ddb().send(
-        new BatchGetCommand({
-          RequestItems: { [config.tableName]: { Keys: pending, ConsistentRead: true } },
-        }),
-      );
-      for (const item of out.Responses?.[config.tableName] ?? []) {
-        const record = v.parse(KeyRecord, item);
-        found.set(hashOf(record), record);
-      }
-      pending = out.UnprocessedKeys?.[config.tableName]?.Keys;
-    }
+  const items = await batchGetAll(
+    hashes.map((h) => keys.apiKey(h)),
+    { consistent: true },
+  );
+  for (const item of items) {
+    const record = v.parse(KeyRecord, item);
+    found.set(hashOf(record), record);
   }
   return found;
 }

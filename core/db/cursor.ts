@@ -28,13 +28,18 @@ export function cursorWithin(
   partition: Record<string, string>,
 ): Record<string, unknown> | undefined {
   const key = decodeCursor(cursor);
-  if (!key) return undefined;
+  return key && startKeyWithin(key, partition);
+}
+
+/** A decoded start key, refused unless it lies in `partition` and holds only key-sized strings. */
+export function startKeyWithin(key: Record<string, unknown>, partition: Record<string, string>) {
   for (const [name, value] of Object.entries(partition)) {
     if (key[name] !== value)
       throw new ValidationError([{ path: "query.cursor", message: "not a cursor for this list" }]);
   }
   for (const value of Object.values(key)) {
-    if (typeof value !== "string")
+    // Our keys are strings well under DynamoDB's key size limits (a longer one would be its 500, not our 422).
+    if (typeof value !== "string" || Buffer.byteLength(value) > 1024)
       throw new ValidationError([{ path: "query.cursor", message: "not a cursor this API issued" }]);
   }
   return key;

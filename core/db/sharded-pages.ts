@@ -1,7 +1,8 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
+import { ValidationError } from "../errors.ts";
 import { ddb } from "./client.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { decodeCursor, encodeCursor, startKeyWithin } from "./cursor.ts";
 
 /**
  * Pages through a sharded index partition family (`<prefix><shard>`), shard after shard, with one opaque cursor
@@ -15,11 +16,22 @@ export async function pageShards(opts: {
   cursor?: string;
   filter?: { expression: string; names?: Record<string, string>; values?: Record<string, unknown> };
 }): Promise<{ items: Record<string, unknown>[]; nextCursor: string | null }> {
-  const pos = decodeCursor(opts.cursor) as { shard?: number; key?: Record<string, unknown> } | undefined;
-  let shard = Number(pos?.shard ?? 0);
-  let key = pos?.key;
-  const items: Record<string, unknown>[] = [];
   const pk = `${opts.index}PK`;
+  const pos = decodeCursor(opts.cursor) as { shard?: unknown; key?: unknown } | undefined;
+  let shard = 0;
+  let key: Record<string, unknown> | undefined;
+  if (pos) {
+    // A cursor names a shard of this family and, optionally, a start key inside that shard's partition.
+    const bad = () => new ValidationError([{ path: "query.cursor", message: "not a cursor for this list" }]);
+    if (!Number.isInteger(pos.shard) || (pos.shard as number) < 0 || (pos.shard as number) >= opts.shards)
+      throw bad();
+    shard = pos.shard as number;
+    if (pos.key !== undefined) {
+      if (typeof pos.key !== "object" || pos.key === null || Array.isArray(pos.key)) throw bad();
+      key = startKeyWithin(pos.key as Record<string, unknown>, { [pk]: opts.partition(shard) });
+    }
+  }
+  const items: Record<string, unknown>[] = [];
   while (shard < opts.shards && items.length < opts.limit) {
     const out = await ddb().send(
       new QueryCommand({

@@ -12,7 +12,8 @@ import { parse } from "../validate.ts";
 /**
  * `Idempotency-Key` on every mutating client call. Two ways to keep the first answer: creations record it inside
  * their own transaction (`idempotencyRecord` + `findReplay`: concurrent duplicates create one object), other changes
- * run under `idempotent()` (a record claimed first, the answer stored after).
+ * run under `idempotent()` (a record claimed first, the answer stored after). No record holds a secret: an answer
+ * that shows one (`secret`) is stored, and so replayed, with it redacted (`withoutSecret`).
  */
 export const IdempotencyKey = v.pipe(
   v.string(),
@@ -31,11 +32,16 @@ export interface Answer<T> {
 }
 
 /**
- * `Idempotency-Key` for the webhook routes that change something: the first request with a key runs and its answer
- * is kept for a day; a repeat with the same key and the same request (route + canonical body) replays that answer,
- * with a different request it is 422, and while the first is still running it is 409. A request that fails leaves
- * nothing behind, so it can be retried. (Endpoint creation records its key in the same transaction instead.)
+ * What a replay record keeps of an answer. Answers that show a secret once carry it as a top-level `secret` (a
+ * webhook endpoint's or the account's `whsec_` signing secret, on creation, reveal and rotation); the record keeps
+ * `secret: null` and `secret_redacted: true` instead, so a replay says that the secret was shown in the first
+ * answer only (rotate to get a new one) and the table never holds a second copy of it for a day.
  */
+export function withoutSecret(body: unknown): unknown {
+  if (typeof body !== "object" || body === null || Array.isArray(body) || !("secret" in body)) return body;
+  return { ...body, secret: null, secret_redacted: true };
+}
+
 /** What identifies a request: the route and the canonical (RFC 8785) JSON of its body. */
 export function requestHash(route: string, body: unknown): string {
   return createHash("sha256")
@@ -55,7 +61,8 @@ function mismatch(): CoordError {
 
 /**
  * The idempotency record to put in a creation's own transaction, holding the exact JSON text of its 201 answer so
- * that a replay is byte-for-byte the first response. Put last: its condition failing means "a duplicate won".
+ * that a replay is byte-for-byte the first response (a secret in it excepted: see `withoutSecret`). Put last: its
+ * condition failing means "a duplicate won".
  */
 export function idempotencyRecord(
   accountId: string,
@@ -73,7 +80,7 @@ export function idempotencyRecord(
         entity: "idempotency",
         requestHash: hash,
         state: "done",
-        response: { status: 201, body: JSON.stringify(body) },
+        response: { status: 201, body: JSON.stringify(withoutSecret(body)) },
         expiresAt: now + KEEP_SECONDS,
       },
       ConditionExpression: "attribute_not_exists(PK) OR expiresAt < :nowS",
@@ -97,6 +104,13 @@ export async function findReplay<T>(accountId: string, key: string, hash: string
   return JSON.parse(item.response.body) as T;
 }
 
+/**
+ * `Idempotency-Key` for the changes that are not creations: the first request with a key runs and its answer is
+ * kept for a day (without its secret, if it shows one: `withoutSecret`); a repeat with the same key and the same
+ * request (route + canonical body) replays that answer, with a different request it is 422, and while the first is
+ * still running it is 409. A request that fails leaves nothing behind, so it can be retried. (Creations record
+ * their key in their own transaction instead: `idempotencyRecord`.)
+ */
 export async function idempotent<T>(
   accountId: string,
   rawKey: string | undefined,
@@ -161,7 +175,7 @@ export async function idempotent<T>(
         ExpressionAttributeNames: { "#state": "state", "#response": "response" },
         ExpressionAttributeValues: {
           ":done": "done",
-          ":response": { status: answer.status, body: JSON.stringify(answer.body ?? null) },
+          ":response": { status: answer.status, body: JSON.stringify(withoutSecret(answer.body ?? null)) },
           ":exp": Math.floor(Date.now() / 1000) + KEEP_SECONDS,
         },
       }),

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { BatchGetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
+import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
@@ -11,6 +12,7 @@ import { capabilities, getMiner, type Miner } from "../miners/miners.ts";
 import { parse } from "../validate.ts";
 import { queueShards } from "./item.ts";
 import { type Job, JobItem } from "./model.ts";
+import { storedPayload } from "./payload.ts";
 import { clearIfUnchanged, readSummary } from "./queue-summary.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 import { waitForWork } from "./wakeup.ts";
@@ -175,6 +177,7 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
     for await (const job of spread(candidates(service), width, (j) => j.priority)) {
       any = true;
       if (claimed.length >= want) break;
+      if (job.status !== "queued") continue; // a stale index entry: nothing to claim
       if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
       if (mismatch({ service: job.service, constraints: job.constraints, max_price: job.maxPrice }, caps))
         continue;
@@ -187,6 +190,9 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
             claimToken: token,
             minerId: miner.id,
             minerAccountId: miner.accountId,
+            heldBy: job.heldBy?.includes(miner.accountId)
+              ? job.heldBy
+              : [...(job.heldBy ?? []), miner.accountId],
             unitPrice: miner.prices[job.service] ?? 0,
             assignedAt: now.toISOString(),
             startedAt: undefined,
@@ -218,17 +224,8 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
 async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {
   if (claimed.length === 0) return [];
   const inputs = new Map<string, unknown>();
-  for (let i = 0; i < claimed.length; i += 100) {
-    let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-      [config.tableName]: { Keys: claimed.slice(i, i + 100).map((c) => keys.jobInput(c.job.id)) },
-    };
-    while (request && Object.keys(request).length) {
-      const out = await ddb().send(new BatchGetCommand({ RequestItems: request }));
-      for (const item of out.Responses?.[config.tableName] ?? [])
-        inputs.set(String(item.PK).slice(4), item.input);
-      request = out.UnprocessedKeys as typeof request;
-    }
-  }
+  for (const item of await batchGetAll(claimed.map((c) => keys.jobInput(c.job.id))))
+    inputs.set(String(item.PK).slice(4), storedPayload(item, "input"));
   return claimed.map(({ job, token }) => ({
     job_id: job.id,
     claim_token: token,
@@ -249,7 +246,20 @@ export interface PollResult {
   jobs: Assignment[];
   /** When nothing was found: how long the miner should wait before polling again. */
   retryAfterMs?: number;
+  /**
+   * Why the miner was given nothing, when the reason is the miner itself rather than the queue: `offline` (the
+   * sweep marked it silent: it must heartbeat, or register again, before it gets work), `draining`, `banned`.
+   */
+  minerStatus?: "offline" | "draining" | "banned";
 }
+
+/** What a miner that is not online must do to get work again (the poll's `Coord-Hint`). */
+export const MINER_STATUS_HINTS: Record<NonNullable<PollResult["minerStatus"]>, string> = {
+  offline:
+    "this miner is marked offline (no heartbeat for a while) and gets no work: heartbeat now (POST /v1/miners/heartbeat), or register again, then poll",
+  draining: "this miner is draining (it asked to, or an operator drained it) and gets no new work",
+  banned: "this miner is banned and gets no work",
+};
 
 /**
  * A miner's poll: claims up to its free slots of jobs it can run, waiting up to `wait_seconds` for work. A draining
@@ -264,9 +274,16 @@ export async function poll(
   const body = parse(PollInput, raw, "body");
   // An eventually consistent read (half the cost): a poll only needs the miner's capabilities and a hint of its
   // status; the claim transaction itself checks that the miner is online and below its concurrency.
-  const miner = await getMiner(principal, minerId, { consistent: false });
-  const idle = { jobs: [], retryAfterMs: config.heartbeatSeconds * 1000 };
-  if (miner.status !== "online" || miner.banned) return idle;
+  let miner = await getMiner(principal, minerId, { consistent: false });
+  // Before telling a miner it is not online, make sure (a heartbeat a moment ago may not be visible yet).
+  if (miner.status !== "online" || miner.banned) miner = await getMiner(principal, minerId);
+  if (miner.status !== "online" || miner.banned) {
+    return {
+      jobs: [],
+      retryAfterMs: config.heartbeatSeconds * 1000,
+      minerStatus: miner.banned ? "banned" : miner.status === "draining" ? "draining" : "offline",
+    };
+  }
   const free = Math.min(miner.concurrency - miner.active, body.max_jobs ?? Number.POSITIVE_INFINITY);
   if (free <= 0) return { jobs: [], retryAfterMs: 1000 };
   const deadline = Date.now() + Math.min(body.wait_seconds, config.maxWaitSeconds) * 1000;

@@ -1,11 +1,13 @@
-import { BatchGetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
+import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { deadlineItems } from "../db/sharded-pages.ts";
 import { ConflictError, CoordError } from "../errors.ts";
+import { isId } from "../ids.ts";
 import { getMiner, type MinerStatus, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { parse } from "../validate.ts";
@@ -13,7 +15,7 @@ import { releaseSlot } from "./claim.ts";
 import { deadlineShards, jobItem } from "./item.ts";
 import { type Job, JobItem, jobView } from "./model.ts";
 import { getOwnJob, loadJob } from "./read.ts";
-import { releaseHold, requeue } from "./report.ts";
+import { everHeldBy, releaseHold, requeue } from "./report.ts";
 import { LEASED } from "./statuses.ts";
 import { holdItems } from "./submit.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
@@ -128,22 +130,16 @@ export async function heartbeat(principal: Principal, minerId: string | undefine
   const status: MinerStatus = body.status ?? (miner.status === "draining" ? "draining" : "online");
   await touchMiner(miner, status);
   const stop: StopOrder[] = [];
-  const reported = body.jobs;
+  // A job named twice (same token) is renewed once.
+  const reported = [...new Map(body.jobs.map((r) => [`${r.job_id}\n${r.claim_token}`, r])).values()];
   const now = new Date();
   const lease = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
   const jobs = new Map<string, Job>();
-  if (reported.length) {
-    const out = await ddb().send(
-      new BatchGetCommand({
-        RequestItems: {
-          [config.tableName]: {
-            Keys: reported.map((r) => keys.job(r.job_id)).filter((k) => /^JOB#job_[0-9a-z]{26}$/.test(k.PK)),
-          },
-        },
-      }),
-    );
-    for (const item of out.Responses?.[config.tableName] ?? [])
-      jobs.set(String(item.id), v.parse(JobItem, item));
+  // Ids that are no job's (malformed, any length) are not looked up: they are simply not found.
+  const lookups = reported.filter((r) => isId(r.job_id, "job")).map((r) => keys.job(r.job_id));
+  for (const item of await batchGetAll(lookups)) {
+    if (item.expiresAt && Number(item.expiresAt) < now.getTime() / 1000) continue; // TTL-expired: gone
+    jobs.set(String(item.id), v.parse(JobItem, item));
   }
   for (const r of reported) {
     const job = jobs.get(r.job_id);
@@ -151,11 +147,13 @@ export async function heartbeat(principal: Principal, minerId: string | undefine
       stop.push({
         job_id: r.job_id,
         claim_token: r.claim_token,
-        reason: !job
-          ? "not_found"
-          : LEASED.has(job.status) || job.status === "queued"
-            ? "lease_lost"
-            : job.status,
+        // A job no miner of this account ever held is "not_found", as one that does not exist (no probing).
+        reason:
+          !job || !everHeldBy(job, miner.accountId)
+            ? "not_found"
+            : LEASED.has(job.status) || job.status === "queued"
+              ? "lease_lost"
+              : job.status,
       });
       continue;
     }

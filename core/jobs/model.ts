@@ -8,7 +8,10 @@ export const JobError = v.object({
   retryable: v.optional(v.boolean()),
 });
 
-/** The stored job item (`JOB#<id>` / `JOB`). Input and output live in their own items to keep this one small. */
+/**
+ * The stored job item (`JOB#<id>` / `JOB`). Input and output live in their own items, as JSON text, to keep this one
+ * small (core/jobs/payload.ts).
+ */
 export const JobItem = v.object({
   id: v.string(),
   accountId: v.string(),
@@ -31,6 +34,8 @@ export const JobItem = v.object({
   readyAt: v.optional(v.string()),
   minerId: v.optional(v.string()),
   minerAccountId: v.optional(v.string()),
+  /** Every account whose miner ever claimed the job (for telling a stale claim from a stranger's guess). */
+  heldBy: v.optional(v.array(v.string())),
   unitPrice: v.optional(v.number()),
   claimToken: v.optional(v.string()),
   assignedAt: v.optional(v.string()),

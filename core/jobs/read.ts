@@ -6,13 +6,15 @@ import { ddb } from "../db/client.ts";
 import { cursorWithin, encodeCursor } from "../db/cursor.ts";
 import { keys, seqKey } from "../db/keys.ts";
 import { CoordError, NotFoundError } from "../errors.ts";
+import { isId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { type Job, JobItem, jobView } from "./model.ts";
+import { storedPayload } from "./payload.ts";
 import { isTerminal, JOB_STATUSES } from "./statuses.ts";
 
 /** Reads a job by id (strongly consistent). TTL-expired items count as gone: DynamoDB Local never deletes them. */
 export async function loadJob(id: string): Promise<Job | undefined> {
-  if (!/^job_[0-9a-z]{26}$/.test(id)) return undefined;
+  if (!isId(id, "job")) return undefined;
   const out = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.job(id), ConsistentRead: true }),
   );
@@ -127,8 +129,8 @@ export async function getResult(principal: Principal, id: string) {
   return {
     job_id: job.id,
     status: job.status,
-    output: result?.output ?? null,
-    usage: result?.usage ?? null,
+    output: storedPayload(result, "output"),
+    usage: storedPayload(result, "usage"),
     units: job.units ?? null,
     price: job.price ?? null,
     error: job.error ?? null,

@@ -6,15 +6,16 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
+import { assertStorableJson } from "../json.ts";
 import { type Posting, postingItems } from "../ledger/ledger.ts";
 import { getMiner } from "../miners/miners.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
 import { queuedCounter, releaseSlot } from "./claim.ts";
 import type { Job } from "./model.ts";
+import { payloadText, storedPayload } from "./payload.ts";
 import { loadJob } from "./read.ts";
 import { isTerminal, LEASED } from "./statuses.ts";
-import { MAX_INLINE_BYTES } from "./submit.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
 const ClaimToken = v.pipe(
@@ -32,8 +33,16 @@ export const ProgressInput = v.object({
 export const ResultInput = v.object({
   claim_token: ClaimToken,
   output: v.unknown(),
-  /** Self-reported usage: recorded, never used for billing. */
-  usage: v.optional(v.record(v.string(), v.number())),
+  /** Self-reported usage: recorded (as JSON text, like the output), never used for billing. */
+  usage: v.optional(
+    v.pipe(
+      v.record(
+        v.pipe(v.string(), v.minLength(1, "usage keys must not be empty"), v.maxLength(64)),
+        v.pipe(v.number(), v.finite("usage values must be finite numbers")),
+      ),
+      v.check((u) => Object.keys(u).length <= 50, "at most 50 usage entries"),
+    ),
+  ),
   output_sha256: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "hex SHA-256"))),
   signature: v.optional(v.pipe(v.string(), v.maxLength(200))),
 });
@@ -52,6 +61,8 @@ export const FailInput = v.object({
 /**
  * The job a miner reports on, if that miner holds it with this claim token. A stale token (the lease lapsed and
  * the job moved on, or another attempt holds it) is 409 `stale_claim`; a job that already ended is 409 `conflict`.
+ * A job that no miner of this miner's account ever held is 404, exactly as a job that does not exist: a guessed
+ * job id and token learn nothing about other accounts' jobs.
  */
 async function heldJob(
   principal: Principal,
@@ -63,19 +74,23 @@ async function heldJob(
   const job = await loadJob(jobId);
   if (!job) throw new NotFoundError("job");
   if (job.claimToken !== token || job.minerId !== miner.id) {
-    // How the job moved on is told only to the account whose miner holds it now.
-    const ours = job.minerAccountId === miner.accountId;
-    throw new CoordError(
-      "stale_claim",
-      "this claim token no longer holds the job",
-      ours ? { job_status: job.status, attempt: job.attempt } : {},
-    );
+    if (!everHeldBy(job, miner.accountId)) throw new NotFoundError("job");
+    // How the job moved on is told only to accounts whose miners held it.
+    throw new CoordError("stale_claim", "this claim token no longer holds the job", {
+      job_status: job.status,
+      attempt: job.attempt,
+    });
   }
   if (isTerminal(job.status))
     throw new ConflictError(`job is already ${job.status}`, { job_status: job.status });
   if (!LEASED.has(job.status))
     throw new CoordError("stale_claim", "the job is no longer leased", { job_status: job.status });
   return job;
+}
+
+/** Whether a miner of `accountId` holds the job or ever held it (a claim records the account in `heldBy`). */
+export function everHeldBy(job: Job, accountId: string): boolean {
+  return job.minerAccountId === accountId || (job.heldBy?.includes(accountId) ?? false);
 }
 
 /** Runs a miner report against a fresh read, once more if the job changed underneath (e.g. a heartbeat renewal). */
@@ -181,22 +196,15 @@ export async function completeJob(
   raw: unknown,
 ) {
   const body = parse(ResultInput, raw, "body");
-  const outputJson = JSON.stringify(body.output ?? null);
-  const outputBytes = Buffer.byteLength(outputJson);
-  if (outputBytes > MAX_INLINE_BYTES) {
-    throw new CoordError(
-      "payload_too_large",
-      `output is ${outputBytes} bytes; inline output stops at ${MAX_INLINE_BYTES}`,
-      {
-        errors: [{ path: "body.output", message: `at most ${MAX_INLINE_BYTES} bytes inline` }],
-      },
-    );
-  }
+  // Refused before the job is touched: the job stays with the miner, which may send a result it can store.
+  assertStorableJson(body.output, "body.output");
+  const { json: outputJson, bytes: outputBytes } = payloadText(body.output, "output", "body.output");
   return onHeld(principal, minerId, jobId, body.claim_token, async (job) => {
     const now = new Date();
-    const input = (
-      await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(job.id) }))
-    ).Item?.input;
+    const input = storedPayload(
+      (await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(job.id) }))).Item,
+      "input",
+    );
     // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
     const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
     const units = Math.max(0, findService(job.service)?.meter(input, observedMs) ?? 0);
@@ -236,9 +244,10 @@ export async function completeJob(
             Item: {
               ...keys.jobResult(job.id),
               entity: "jobResult",
-              output: body.output ?? null,
+              // JSON text, not maps: stored and read back exactly (core/jobs/payload.ts).
+              outputJson,
               outputBytes,
-              usage: body.usage,
+              usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
               outputSha256: body.output_sha256,
               minerSignature: body.signature,
               observedMs,

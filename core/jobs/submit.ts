@@ -13,6 +13,7 @@ import {
   requestHash,
 } from "../idempotency/idempotency.ts";
 import { newId } from "../ids.ts";
+import { assertStorableJson } from "../json.ts";
 import { postingItems } from "../ledger/ledger.ts";
 import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
@@ -22,11 +23,11 @@ import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
 import { jobItem } from "./item.ts";
 import { type Job, type JobView, jobView } from "./model.ts";
+import { payloadText } from "./payload.ts";
 import { TransactionRefused, transact } from "./transition.ts";
 import { notifyWork } from "./wakeup.ts";
 
-/** Inline JSON input and output stop at 256 KB (DynamoDB items stop at 400 KB). */
-export const MAX_INLINE_BYTES = 256 * 1024;
+export { MAX_INLINE_BYTES } from "./payload.ts";
 export const LIMITS = {
   ttl: { min: 1, max: 7 * 86_400 },
   timeout: { min: 1, max: 86_400 },
@@ -57,9 +58,11 @@ export const SubmitInput = v.object({
       ),
     ),
   ),
+  // Stored as a map on the job item: keys are 1..64 characters (DynamoDB refuses an empty map key).
   metadata: v.optional(
     v.pipe(
       v.record(v.pipe(v.string(), v.maxLength(64)), v.pipe(v.string(), v.maxLength(512))),
+      v.check((m) => !Object.hasOwn(m, ""), "metadata keys must not be empty (1 to 64 characters)"),
       v.check((m) => Object.keys(m).length <= 20, "at most 20 metadata keys"),
     ),
   ),
@@ -84,12 +87,19 @@ export interface SubmitResult {
 export async function submitJob(
   principal: Principal,
   raw: unknown,
-  opts: { idempotencyKey?: string; correlationId?: string; service?: string } = {},
+  opts: {
+    idempotencyKey?: string;
+    correlationId?: string;
+    /** What an Idempotency-Key binds to: the route and the body as sent (default `POST /v1/jobs` and `raw`). */
+    request?: { route: string; body: unknown };
+  } = {},
 ): Promise<SubmitResult> {
-  const body = parse(SubmitInput, opts.service ? { ...(raw as object), service: opts.service } : raw, "body");
+  const body = parse(SubmitInput, raw, "body");
+  // Before anything walks the input (the request hash, the service schema): what JSON text cannot carry is 422.
+  assertStorableJson(body.input, "body.input");
   const idemKey = parseIdempotencyKey(opts.idempotencyKey);
   const hash = idemKey
-    ? requestHash("POST /v1/jobs", { ...(raw as object), service: body.service })
+    ? requestHash(opts.request?.route ?? "POST /v1/jobs", opts.request ? opts.request.body : raw)
     : undefined;
   if (idemKey) {
     const replay = await findReplay<JobView>(principal.accountId, idemKey, hash as string);
@@ -100,17 +110,7 @@ export async function submitJob(
   if (!def)
     throw new ValidationError([{ path: "body.service", message: `unknown service '${body.service}'` }]);
   const input = validateInput(def, body.input);
-  const inputJson = JSON.stringify(input ?? null);
-  const inputBytes = Buffer.byteLength(inputJson);
-  if (inputBytes > MAX_INLINE_BYTES) {
-    throw new CoordError(
-      "payload_too_large",
-      `input is ${inputBytes} bytes; inline input stops at ${MAX_INLINE_BYTES} (use object storage)`,
-      {
-        errors: [{ path: "input", message: `at most ${MAX_INLINE_BYTES} bytes inline` }],
-      },
-    );
-  }
+  const { json: inputJson, bytes: inputBytes } = payloadText(input, "input", "input");
   const timeoutSeconds = body.timeout_seconds ?? def.defaults.timeout_seconds;
   const ttlSeconds = body.ttl_seconds ?? def.defaults.ttl_seconds;
   const maxPrice =
@@ -166,7 +166,10 @@ export async function submitJob(
         ConditionExpression: "attribute_not_exists(PK)",
       },
     },
-    { Put: { TableName: config.tableName, Item: { ...keys.jobInput(job.id), entity: "jobInput", input } } },
+    // JSON text, not a map: stored and read back exactly (core/jobs/payload.ts).
+    {
+      Put: { TableName: config.tableName, Item: { ...keys.jobInput(job.id), entity: "jobInput", inputJson } },
+    },
     ...holdItems(job, now),
     outboxPut({
       type: "job.submitted.v1",

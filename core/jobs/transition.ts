@@ -4,6 +4,7 @@ import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
+import { ConflictError } from "../errors.ts";
 import { jobItem } from "./item.ts";
 import type { Job } from "./model.ts";
 import { canTransition, TRANSITIONS, type TransitionName } from "./statuses.ts";
@@ -58,7 +59,13 @@ export async function applyTransition<N extends TransitionName>(
   plan: TransitionPlan<(typeof TRANSITIONS)[N]["event"]>,
 ): Promise<Job> {
   const spec = TRANSITIONS[name];
-  if (!canTransition(name, job.status)) throw new Error(`illegal transition ${name} from ${job.status}`);
+  // The job is in a state that does not allow this: a 409 naming the state, never a 500.
+  if (!canTransition(name, job.status)) {
+    throw new ConflictError(`a ${job.status} job cannot ${name.replace("_", " ")}`, {
+      job_status: job.status,
+      transition: name,
+    });
+  }
   const at = plan.at ?? new Date();
   const next: Job = {
     ...job,

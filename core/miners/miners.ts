@@ -9,6 +9,7 @@ import { outboxPut } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
 import { shardOf } from "../db/shard.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
+import { knownId } from "../ids.ts";
 import type { Capabilities } from "../matching/constraints.ts";
 import { attachMinerItems, poolForMiner } from "../pools/pools.ts";
 import { findService } from "../services/registry.ts";
@@ -301,6 +302,8 @@ export async function getMiner(
     throw new ValidationError([
       { path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" },
     ]);
+  // A malformed id (any length: it would be a table key) is no miner of anyone's.
+  knownId(id, "mnr", "miner");
   const consistent = opts.consistent ?? true;
   const out = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: consistent }),

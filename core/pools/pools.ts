@@ -1,14 +1,9 @@
-import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { cursorWithin, nextCursor, type Page, pageQuery } from "../accounts/page.ts";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
+import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
@@ -20,7 +15,7 @@ import {
   parseIdempotencyKey,
   requestHash,
 } from "../idempotency/idempotency.ts";
-import { ID_PATTERN, newId } from "../ids.ts";
+import { ID_PATTERN, isId, newId } from "../ids.ts";
 import { TransactionRefused, transact } from "../jobs/transition.ts";
 import { parse } from "../validate.ts";
 
@@ -123,7 +118,7 @@ export const ListPoolsQuery = v.object(pageQuery(100));
 // ---- reads ----
 
 async function getPoolItem(id: string): Promise<Pool | undefined> {
-  if (!ID_PATTERN.test(id) || !id.startsWith("pool_")) return undefined;
+  if (!isId(id, "pool")) return undefined;
   const out = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.pool(id), ConsistentRead: true }),
   );
@@ -131,7 +126,7 @@ async function getPoolItem(id: string): Promise<Pool | undefined> {
 }
 
 async function getMembership(poolId: string, accountId: string): Promise<Member | undefined> {
-  if (!ID_PATTERN.test(poolId) || !poolId.startsWith("pool_")) return undefined;
+  if (!isId(poolId, "pool") || !isId(accountId, "acct")) return undefined;
   const out = await ddb().send(
     new GetCommand({
       TableName: config.tableName,
@@ -165,18 +160,12 @@ export async function getPool(principal: Principal, poolId: string): Promise<Poo
 
 async function poolsById(ids: string[]): Promise<Map<string, Pool>> {
   const found = new Map<string, Pool>();
-  let pending: Record<string, unknown>[] | undefined = ids.map((id) => keys.pool(id));
-  for (let attempt = 0; pending && pending.length > 0; attempt++) {
-    if (attempt > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
-    if (attempt > 5) throw new Error("BatchGetItem kept returning unprocessed keys");
-    const out: BatchGetCommandOutput = await ddb().send(
-      new BatchGetCommand({ RequestItems: { [config.tableName]: { Keys: pending, ConsistentRead: true } } }),
-    );
-    for (const item of out.Responses?.[config.tableName] ?? []) {
-      const pool = v.parse(PoolItem, item);
-      found.set(pool.id, pool);
-    }
-    pending = out.UnprocessedKeys?.[config.tableName]?.Keys;
+  for (const item of await batchGetAll(
+    ids.map((id) => keys.pool(id)),
+    { consistent: true },
+  )) {
+    const pool = v.parse(PoolItem, item);
+    found.set(pool.id, pool);
   }
   return found;
 }

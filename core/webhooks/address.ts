@@ -211,7 +211,11 @@ export async function resolveAllowed(
   return answers;
 }
 
-/** Syntax rules for a webhook URL (scheme, no credentials); returns the problems, empty when fine. */
+/**
+ * Syntax rules for a webhook URL (scheme, no credentials, a host, a port a connection can use); returns the
+ * problems, empty when fine. Port 0 (also written `:00`...) is refused: no server listens there, and a connect to
+ * it fails or, on some stacks, picks an arbitrary port.
+ */
 export function urlSyntaxProblems(raw: string): string[] {
   let url: URL;
   try {
@@ -223,6 +227,7 @@ export function urlSyntaxProblems(raw: string): string[] {
   if (url.protocol !== "https:" && url.protocol !== "http:") problems.push("must use http or https");
   if (url.username || url.password) problems.push("must not carry credentials");
   if (!url.hostname) problems.push("must name a host");
+  if (url.port === "0") problems.push("must not use port 0");
   return problems;
 }
 

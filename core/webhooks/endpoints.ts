@@ -136,25 +136,25 @@ export async function getEndpoint(principal: Principal, id: string) {
   return endpointView(await ownEndpoint(principal, id));
 }
 
+/** An endpoint as creation answers it: with its secret, or, replayed, with `secret: null, secret_redacted: true`. */
+export type CreatedEndpoint = EndpointView & { secret: string | null; secret_redacted?: true };
+
 /**
  * Registers an endpoint: the URL is checked (syntax, then its host against the address policy, DNS included) and
  * a `whsec_` secret is generated and returned this once (`secret`). With an Idempotency-Key, a repeat of the
- * same request replays the first answer.
+ * same request replays the first answer with the secret redacted: the replay record never holds it
+ * (core/idempotency `withoutSecret`); `POST /v1/webhooks/endpoints/{id}/secret/rotate` gives a new one.
  */
 export async function createEndpoint(
   principal: Principal,
   raw: unknown,
   opts: { idempotencyKey?: string } = {},
-) {
+): Promise<{ endpoint: CreatedEndpoint; replayed: boolean }> {
   const body = parse(CreateEndpointInput, raw, "body");
   const idemKey = parseIdempotencyKey(opts.idempotencyKey);
   const hash = idemKey ? requestHash("POST /v1/webhooks/endpoints", raw) : undefined;
   if (idemKey) {
-    const replay = await findReplay<EndpointView & { secret: string }>(
-      principal.accountId,
-      idemKey,
-      hash as string,
-    );
+    const replay = await findReplay<CreatedEndpoint>(principal.accountId, idemKey, hash as string);
     if (replay) return { endpoint: replay, replayed: true };
   }
   await assertWebhookUrl(body.url, "body.url");
@@ -201,11 +201,7 @@ export async function createEndpoint(
     await transact(items);
   } catch (err) {
     if (idemKey && err instanceof TransactionRefused && err.failedAt(1)) {
-      const replay = await findReplay<EndpointView & { secret: string }>(
-        principal.accountId,
-        idemKey,
-        hash as string,
-      );
+      const replay = await findReplay<CreatedEndpoint>(principal.accountId, idemKey, hash as string);
       if (replay) return { endpoint: replay, replayed: true };
     }
     throw err;

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { CoordError, ValidationError } from "../../core/errors.ts";
+import { jsonIssues } from "../../core/json.ts";
 import type { AppEnv } from "./env.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -11,7 +12,8 @@ export async function readJson(c: Context<AppEnv>): Promise<Record<string, unkno
 
 /**
  * Parses a request body: empty is `undefined` (schemas decide whether that is allowed); bytes that are not UTF-8
- * or not JSON are a 400 `malformed_json`; JSON that is not an object (`[]`, `1`, `"x"`, `null`) is a 422 on `body`.
+ * or not JSON are a 400 `malformed_json`; JSON that is not an object (`[]`, `1`, `"x"`, `null`) is a 422 on `body`,
+ * and so is a number JSON cannot carry (`1e999`) or nesting too deep anywhere in it (core/json.ts), naming the path.
  */
 export function parseJsonBody(bytes: Uint8Array): Record<string, unknown> | undefined {
   let text: string;
@@ -35,5 +37,8 @@ export function parseJsonBody(bytes: Uint8Array): Record<string, unknown> | unde
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ValidationError([{ path: "body", message: "the body must be a JSON object" }]);
   }
+  // Each field may nest a payload (`input`, `output`) up to the limit.
+  const issues = Object.entries(value).flatMap(([name, field]) => jsonIssues(field, `body.${name}`));
+  if (issues.length > 0) throw new ValidationError(issues);
   return value as Record<string, unknown>;
 }

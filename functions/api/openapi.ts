@@ -52,6 +52,8 @@ export function openApiDocument() {
       ),
     };
     if (r.auth && r.auth !== "none") op.security = [{ bearer: [] }, { apiKey: [] }];
+    // Which kind of key the route takes (client, miner, admin, any): tools and the route fuzz test read it.
+    op["x-coord-auth"] = r.auth ?? "none";
     if (r.body)
       op.requestBody = { required: true, content: { "application/json": { schema: schema(r.body) } } };
     const path = paths[r.path] ?? {};

@@ -10,8 +10,9 @@ import {
   preferWait,
   waitForJob,
 } from "../../../core/jobs/read.ts";
-import { SubmitInput, submitJob } from "../../../core/jobs/submit.ts";
+import { SubmitInput, type SubmitResult, submitJob } from "../../../core/jobs/submit.ts";
 import { resolveShortcut } from "../../../core/services/registry.ts";
+import { ShortcutBody, submitShortcut } from "../../../core/services/shortcut.ts";
 import { requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
@@ -24,13 +25,8 @@ const read = [requireAuth({ kinds: ["client", "admin"], scope: "jobs:read" }), r
 const write = [requireAuth({ kinds: ["client"], scope: "jobs:write" }), rateLimit("write")] as const;
 const submitting = [requireAuth({ kinds: ["client"], scope: "jobs:write" }), rateLimit("submit")] as const;
 
-/** Submit (shared by POST /v1/jobs and the typed shortcuts): 201 with the job, after `Prefer: wait=N` if asked. */
-async function submit(c: Context<AppEnv>, service?: string) {
-  const result = await submitJob(c.var.principal, await readJson(c), {
-    idempotencyKey: c.req.header("idempotency-key"),
-    correlationId: c.var.requestId,
-    service,
-  });
+/** The submit answer (POST /v1/jobs and the typed shortcuts): 201 with the job, after `Prefer: wait=N` if asked. */
+async function submitted(c: Context<AppEnv>, result: SubmitResult) {
   if (result.replayed) c.header("Idempotent-Replayed", "true");
   const wait = preferWait(c.req.header("prefer"));
   if (wait === undefined || result.replayed) return c.json(result.job, result.status);
@@ -98,14 +94,29 @@ documented({
 documented({
   method: "post",
   path: "/v1/services/{service}/{action}",
-  summary: "Typed shortcut: submit a job of that service",
+  summary:
+    "Typed shortcut: submit a job of that service; the body is the service's input, with the job options of POST /v1/jobs (constraints, priority, max_price, ...) beside its fields (Idempotency-Key, Prefer: wait=N)",
   tag: "jobs",
   auth: "client",
-  responses: { "201": "the job" },
+  body: ShortcutBody,
+  responses: {
+    "201": "the job",
+    "402": "balance cannot hold max_price",
+    "404": "no such shortcut",
+    "422": "invalid job option or input field (body.<field>)",
+  },
 });
 
 export const jobs = new Hono<AppEnv>()
-  .post("/", ...submitting, (c) => submit(c))
+  .post("/", ...submitting, async (c) =>
+    submitted(
+      c,
+      await submitJob(c.var.principal, await readJson(c), {
+        idempotencyKey: c.req.header("idempotency-key"),
+        correlationId: c.var.requestId,
+      }),
+    ),
+  )
   .get("/", ...read, async (c) => c.json(await listJobs(c.var.principal, c.req.query())))
   .get("/:id", ...read, async (c) => {
     const wait = parseWait(c.req.query("wait"), "query.wait");
@@ -131,6 +142,14 @@ export const jobs = new Hono<AppEnv>()
   // SSE for `Accept: text/event-stream` (Last-Event-ID resume), else JSON long-polled with ?after=&wait= (sse.ts).
   .get("/:id/events", ...read, (c) => jobEventsResponse(c));
 
-export const shortcuts = new Hono<AppEnv>().post("/:service/:action", ...submitting, (c) =>
-  submit(c, resolveShortcut(c.req.param("service"), c.req.param("action")).id),
-);
+// The shortcut is resolved first: an unknown one is 404 whatever the body.
+export const shortcuts = new Hono<AppEnv>().post("/:service/:action", ...submitting, async (c) => {
+  const def = resolveShortcut(c.req.param("service"), c.req.param("action"));
+  return submitted(
+    c,
+    await submitShortcut(c.var.principal, def, await readJson(c), {
+      idempotencyKey: c.req.header("idempotency-key"),
+      correlationId: c.var.requestId,
+    }),
+  );
+});

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { PollInput, poll } from "../../../core/jobs/claim.ts";
+import { MINER_STATUS_HINTS, PollInput, poll } from "../../../core/jobs/claim.ts";
 import { drainMiner, HeartbeatInput, heartbeat } from "../../../core/jobs/lifecycle.ts";
 import { jobView } from "../../../core/jobs/model.ts";
 import {
@@ -46,7 +46,11 @@ documented({
   tag: "miners",
   auth: "miner",
   body: PollInput,
-  responses: { "200": "jobs", "204": "nothing now; see Retry-After-Ms" },
+  responses: {
+    "200": "jobs",
+    "204":
+      "nothing now; see Retry-After-Ms. When the reason is the miner itself, `Coord-Miner-Status` says so (`offline`: heartbeat or register again at once, then poll; `draining`; `banned`) and `Coord-Hint` says what to do",
+  },
 });
 documented({
   method: "post",
@@ -111,6 +115,10 @@ export const miners = new Hono<AppEnv>()
     const result = await poll(c.var.principal, c.req.header("x-miner-id"), await readJson(c));
     if (result.jobs.length > 0) return c.json({ jobs: result.jobs });
     const ms = result.retryAfterMs ?? 1000;
+    if (result.minerStatus) {
+      c.header("Coord-Miner-Status", result.minerStatus);
+      c.header("Coord-Hint", MINER_STATUS_HINTS[result.minerStatus]);
+    }
     c.header("Retry-After-Ms", String(ms));
     c.header("Retry-After", String(Math.ceil(ms / 1000)));
     return c.body(null, 204);

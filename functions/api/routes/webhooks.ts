@@ -32,8 +32,8 @@ import { documented } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
 /*
- * Client webhooks (outgoing). Every route carries its own auth: this sub-app shares the /v1/webhooks prefix with
- * the inbound provider webhooks (stripe, chain), which must stay unauthenticated.
+ * Client webhooks (outgoing). Every route carries its own auth, rather than the sub-app: the inbound provider
+ * webhooks (Stripe, chain) will share the /v1/webhooks prefix and must stay unauthenticated.
  */
 const read = [requireAuth({ kinds: ["client"], scope: "webhooks:read" }), rateLimit("read")] as const;
 const write = [requireAuth({ kinds: ["client"], scope: "webhooks:write" }), rateLimit("write")] as const;
@@ -49,9 +49,13 @@ documented({
   ...doc,
   method: "post",
   path: "/v1/webhooks/endpoints",
-  summary: "Register an endpoint (its whsec_ secret is shown once; Idempotency-Key)",
+  summary:
+    "Register an endpoint (its whsec_ secret is shown once; Idempotency-Key: a replay has `secret: null, secret_redacted: true`)",
   body: CreateEndpointInput,
-  responses: { "201": "the endpoint with `secret`", "422": "invalid or refused url (private, metadata...)" },
+  responses: {
+    "201": "the endpoint with `secret`",
+    "422": "invalid or refused url (private, metadata, port 0...)",
+  },
 });
 documented({ ...doc, method: "get", path: "/v1/webhooks/endpoints", summary: "Your endpoints" });
 documented({ ...doc, method: "get", path: "/v1/webhooks/endpoints/{id}", summary: "An endpoint" });
@@ -142,9 +146,15 @@ async function ownEndpointTarget(c: { var: AppEnv["Variables"] }, id: string): P
   return (await getEndpoint(c.var.principal, id)).id;
 }
 
+/*
+ * The four answers that show a `whsec_` secret (endpoint creation, endpoint and default secret rotation, the default
+ * secret's reveal) are `Cache-Control: no-store`, like key minting; replayed under an Idempotency-Key they carry
+ * `secret: null, secret_redacted: true` (core/idempotency `withoutSecret`).
+ */
 export const webhooks = new Hono<AppEnv>()
   .get("/event-types", ...read, (c) => c.json({ items: WEBHOOK_EVENT_TYPES }))
   .post("/endpoints", ...write, async (c) => {
+    c.header("Cache-Control", "no-store");
     const { endpoint, replayed } = await createEndpoint(c.var.principal, await readJson(c), {
       idempotencyKey: c.req.header("idempotency-key"),
     });
@@ -167,6 +177,7 @@ export const webhooks = new Hono<AppEnv>()
     }),
   )
   .post("/endpoints/:id/secret/rotate", ...write, async (c) => {
+    c.header("Cache-Control", "no-store");
     const body = await readJson(c);
     return once(c, body, async () => ({
       status: 200,
@@ -202,10 +213,15 @@ export const webhooks = new Hono<AppEnv>()
     })),
   )
   .get("/secret", ...read, async (c) => c.json(await getAccountSecretInfo(c.var.principal.accountId)))
-  .post("/secret", ...write, (c) =>
-    once(c, null, async () => ({ status: 200, body: await revealAccountSecret(c.var.principal.accountId) })),
-  )
+  .post("/secret", ...write, (c) => {
+    c.header("Cache-Control", "no-store");
+    return once(c, null, async () => ({
+      status: 200,
+      body: await revealAccountSecret(c.var.principal.accountId),
+    }));
+  })
   .post("/secret/rotate", ...write, async (c) => {
+    c.header("Cache-Control", "no-store");
     const body = await readJson(c);
     return once(c, body, async () => ({
       status: 200,

@@ -1,0 +1,35 @@
+import { BatchGetCommand, type BatchGetCommandOutput } from "@aws-sdk/lib-dynamodb";
+import { config } from "../config.ts";
+import { ddb } from "./client.ts";
+
+/** BatchGetItem takes at most this many keys per request. */
+const BATCH = 100;
+/** Rounds of `UnprocessedKeys` retries before giving up (20 ms, 40 ms ... about 2.5 s in all). */
+const MAX_ROUNDS = 8;
+
+type Key = Record<string, unknown>;
+
+/**
+ * Every item of `keys` that exists, in no particular order: BatchGetItem in chunks of 100 (duplicate keys, which
+ * DynamoDB refuses, are asked for once), retrying `UnprocessedKeys` with exponential backoff until none remain. An
+ * answer that keeps coming back unprocessed after several rounds is an error, not a silently short result.
+ */
+export async function batchGetAll(keys: Key[], opts: { consistent?: boolean } = {}): Promise<Key[]> {
+  const unique = [...new Map(keys.map((k) => [JSON.stringify([k.PK, k.SK]), k])).values()];
+  const found: Key[] = [];
+  for (let i = 0; i < unique.length; i += BATCH) {
+    let pending: Key[] | undefined = unique.slice(i, i + BATCH);
+    for (let round = 0; pending && pending.length > 0; round++) {
+      if (round >= MAX_ROUNDS) throw new Error("BatchGetItem kept returning unprocessed keys");
+      if (round > 0) await new Promise((r) => setTimeout(r, 10 * 2 ** round));
+      const out: BatchGetCommandOutput = await ddb().send(
+        new BatchGetCommand({
+          RequestItems: { [config.tableName]: { Keys: pending, ConsistentRead: opts.consistent } },
+        }),
+      );
+      found.push(...(out.Responses?.[config.tableName] ?? []));
+      pending = out.UnprocessedKeys?.[config.tableName]?.Keys;
+    }
+  }
+  return found;
+}
