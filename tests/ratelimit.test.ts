@@ -89,15 +89,54 @@ describe("the limiter's store", () => {
     expect((await consume(s, "read", limit, t0 + 100))?.allowed).toBe(false);
   });
 
-  it("costs one conditional write per request and no reads, refused requests included", async () => {
+  it("a busy key costs at most one conditional write per 20 requests, and no reads", async () => {
+    const s = subject();
+    const limit = { burst: 1000, perSecond: 100 };
+    const t0 = Date.now();
+    const decisions = [];
+    for (let i = 0; i < 200; i++) decisions.push(await consume(s, "submit", limit, t0));
+    expect(decisions.every((d) => d?.allowed)).toBe(true);
+    const writes = decisions.reduce((n, d) => n + (d?.writes ?? 0), 0);
+    // Batches of 1, 2, 4, 8, 16 while the key warms up, then 20 at a time.
+    expect(writes).toBeLessThanOrEqual(200 / 20 + 5);
+    expect(decisions.map((d) => d?.reads)).toEqual(Array(200).fill(0));
+    // Tokens held in memory count as spent: the remaining count falls by one per request, as without batches.
+    expect(decisions.map((d) => d?.remaining)).toEqual(Array.from({ length: 200 }, (_, i) => 999 - i));
+  });
+
+  it("admits exactly the burst, then refuses; a bucket known to be empty is refused without a write", async () => {
     const s = subject();
     const limit = { burst: 10, perSecond: 1 };
+    const t0 = Date.now();
     const decisions = [];
-    for (let i = 0; i < 12; i++) decisions.push(await consume(s, "submit", limit));
+    for (let i = 0; i < 12; i++) decisions.push(await consume(s, "submit", limit, t0));
     expect(decisions.map((d) => d?.allowed)).toEqual([...Array(10).fill(true), false, false]);
-    expect(decisions.map((d) => d?.writes)).toEqual(Array(12).fill(1));
-    expect(decisions.map((d) => d?.reads)).toEqual(Array(12).fill(0));
     expect(decisions.map((d) => d?.remaining).slice(0, 10)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    expect(decisions[11]).toMatchObject({ allowed: false, writes: 0, reads: 0, retryAfterSeconds: 1 });
+    // Once a token has refilled (1/s), the next request passes.
+    expect((await consume(s, "submit", limit, t0 + 1000))?.allowed).toBe(true);
+  });
+
+  it("tokens an instance reserved lapse after a second: it reserves again rather than spend old ones", async () => {
+    const s = subject();
+    const limit = { burst: 100, perSecond: 1 };
+    const t0 = Date.now();
+    for (let i = 0; i < 4; i++) await consume(s, "submit", limit, t0); // batches 1, 2, then 4 (3 held back)
+    expect((await consume(s, "submit", limit, t0 + 10))?.writes).toBe(0);
+    const late = await consume(s, "submit", limit, t0 + 1500);
+    expect(late).toMatchObject({ allowed: true, writes: 1 });
+  });
+
+  it("concurrent requests of one key in one instance share a reservation instead of each writing", async () => {
+    const s = subject();
+    const limit = { burst: 1000, perSecond: 100 };
+    const t0 = Date.now();
+    await consume(s, "submit", limit, t0);
+    const decisions = await Promise.all(Array.from({ length: 40 }, () => consume(s, "submit", limit, t0)));
+    expect(decisions.every((d) => d?.allowed)).toBe(true);
+    expect(decisions.reduce((n, d) => n + (d?.writes ?? 0), 0)).toBeLessThanOrEqual(6);
+    // No token is handed out twice.
+    expect(new Set(decisions.map((d) => d?.remaining)).size).toBe(40);
   });
 
   it("an instance that guesses the bucket's state wrong pays one extra write, never a read", async () => {

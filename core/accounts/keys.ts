@@ -17,6 +17,7 @@ import {
 import { knownId, newId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, generateApiKey, hashApiKey, inspectApiKey } from "./api-key.ts";
+import { cachedPrincipal, forgetKey, rememberKey } from "./key-cache.ts";
 import { type Page, pageQuery } from "./page.ts";
 import { DEFAULT_SCOPES, ScopeListSchema, scopesBeyond } from "./scopes.ts";
 
@@ -214,37 +215,47 @@ function deadAncestor(record: KeyRecord, byHash: Map<string, KeyRecord>, now: nu
 
 /**
  * Resolves a raw key to its principal, or 401. A malformed key (bad prefix or checksum) is refused without a lookup,
- * except `ak_` keys, which may be a bootstrap key chosen by the operator. Cost: one strongly consistent GetItem for a
- * root key (1 RCU); a delegated key adds one BatchGetItem reading each ancestor (1 RCU per ancestor, at most
- * MAX_DELEGATION_DEPTH). Nothing is cached: a revocation takes effect on the very next request.
+ * except `ak_` keys, which may be a bootstrap key chosen by the operator. A key verified in the last few seconds is
+ * answered from this instance's cache (key-cache.ts: bounded staleness, evicted at once by a revocation here).
+ * Otherwise: one strongly consistent GetItem for a root key (1 RCU); a delegated key adds one BatchGetItem reading
+ * each ancestor (1 RCU per ancestor, at most MAX_DELEGATION_DEPTH).
  */
 export async function authenticate(rawKey: string): Promise<Principal> {
   const shape = inspectApiKey(rawKey);
   if (!shape.ok && !rawKey.startsWith("ak_")) throw new UnauthorizedError("malformed API key");
+  const hash = hashApiKey(rawKey);
+  const cached = cachedPrincipal(hash);
+  if (cached) return cached;
   const out = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.apiKey(hashApiKey(rawKey)),
-      ConsistentRead: true,
-    }),
+    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hash), ConsistentRead: true }),
   );
-  if (!out.Item) throw new UnauthorizedError("unknown API key");
+  const refuse = (why: string, lineage: string[] = []): never => {
+    rememberKey(hash, { refusal: why }, lineage);
+    throw new UnauthorizedError(why);
+  };
+  if (!out.Item) return refuse("unknown API key");
   const record = v.parse(KeyRecord, out.Item);
+  const lineage = [record.keyId, ...record.ancestors.map((a) => a.keyId)];
   const now = Date.now();
   const status = ownStatus(record, now);
-  if (status !== "active") throw new UnauthorizedError(`API key ${status}`);
+  if (status !== "active") return refuse(`API key ${status}`, lineage);
+  const expiries = [record.keyExpiresAt];
   if (record.ancestors.length > 0) {
     const byHash = await recordsByHash(record.ancestors.map((a) => a.hash));
     const why = deadAncestor(record, byHash, now);
-    if (why) throw new UnauthorizedError(`the key this API key was delegated from ${why}`);
+    if (why) return refuse(`the key this API key was delegated from ${why}`, lineage);
+    for (const a of byHash.values()) expiries.push(a.keyExpiresAt);
   }
-  return {
+  const principal: Principal = {
     accountId: record.accountId,
     kind: record.kind,
     keyId: record.keyId,
     scopes: record.scopes,
     lineageId: record.lineageId ?? record.keyId,
   };
+  const soonest = Math.min(...expiries.map((e) => (e ? Date.parse(e) : Number.POSITIVE_INFINITY)));
+  rememberKey(hash, { principal }, lineage, soonest, now);
+  return principal;
 }
 
 // ---- writes ----
@@ -503,6 +514,7 @@ export async function revokeKey(keyId: string, ctx: Ctx, authority: KeyAuthority
     if (cancellationCodes(err)?.[0] !== "ConditionalCheckFailed") throw err;
     return keyView(await loadKeyById(keyId));
   }
+  forgetKey(target.keyId);
   return keyView({ ...target, revokedAt });
 }
 
@@ -589,6 +601,8 @@ export async function rotateKey(
     }
     throw err;
   }
+  // The old key's cached entry would outlive a grace period shorter than the cache bound.
+  forgetKey(target.keyId);
   const previous = { ...target, rotatedTo: minted.record.keyId, keyExpiresAt: previousExpiresAt };
   return { key: minted.key, ...keyView(minted.record, "active"), previous: keyView(previous) };
 }

@@ -12,6 +12,7 @@ import { deadlineShards } from "../jobs/item.ts";
 import { JobItem, jobView } from "../jobs/model.ts";
 import { listJobs } from "../jobs/read.ts";
 import { JOB_STATUSES } from "../jobs/statuses.ts";
+import { forgetMiner } from "../miners/cache.ts";
 import { getMiner, MINER_STATUSES, MinerItem, minerShards, minerView } from "../miners/miners.ts";
 import { parse } from "../validate.ts";
 
@@ -142,5 +143,6 @@ export async function adminSetMiner(id: string, action: "drain" | "ban" | "unban
       ],
     }),
   );
+  forgetMiner(id);
   return { ...minerView({ ...miner, status }), banned: action === "ban" };
 }

@@ -8,7 +8,8 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { mismatch } from "../matching/constraints.ts";
-import { capabilities, getMiner, type Miner } from "../miners/miners.ts";
+import { forgetMiner, rememberMiner } from "../miners/cache.ts";
+import { capabilities, getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
 import { parse } from "../validate.ts";
 import { queueShards } from "./item.ts";
 import { type Job, JobItem } from "./model.ts";
@@ -163,7 +164,10 @@ export async function* spread<T>(
 }
 
 /** One pass: claims up to `want` jobs the miner can run. */
-async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token: string }[]> {
+async function claimSome(
+  miner: Miner,
+  want: number,
+): Promise<{ claimed: { job: Job; token: string }[]; full: boolean }> {
   const summary = await readSummary();
   const services = miner.services.filter((s) => summary.has(s));
   const claimed: { job: Job; token: string }[] = [];
@@ -211,14 +215,14 @@ async function claimSome(miner: Miner, want: number): Promise<{ job: Job; token:
         claimed.push({ job: next, token });
       } catch (err) {
         if (!(err instanceof TransactionRefused)) throw err;
-        if (err.failedAt(1)) return claimed; // the miner is full (or no longer online)
+        if (err.failedAt(1)) return { claimed, full: true }; // the miner is full (or no longer online)
         contended = true;
         // someone else claimed it, or it changed: try the next candidate
       }
     }
     if (!any) await clearIfUnchanged(service, seen);
   }
-  return claimed;
+  return { claimed, full: false };
 }
 
 async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {
@@ -266,6 +270,15 @@ export const MINER_STATUS_HINTS: Record<NonNullable<PollResult["minerStatus"]>, 
  * or offline miner gets nothing. Each claim is one conditional transaction (job queued at the version we read,
  * miner below its concurrency), so two miners never hold the same job and no miner exceeds its concurrency.
  */
+/** The answer to a miner that is not online: nothing, and why (the 204's Coord-Miner-Status). */
+function notOnline(miner: Miner): PollResult {
+  return {
+    jobs: [],
+    retryAfterMs: config.heartbeatSeconds * 1000,
+    minerStatus: miner.banned ? "banned" : miner.status === "draining" ? "draining" : "offline",
+  };
+}
+
 export async function poll(
   principal: Principal,
   minerId: string | undefined,
@@ -274,22 +287,25 @@ export async function poll(
   const body = parse(PollInput, raw, "body");
   // An eventually consistent read (half the cost): a poll only needs the miner's capabilities and a hint of its
   // status; the claim transaction itself checks that the miner is online and below its concurrency.
-  let miner = await getMiner(principal, minerId, { consistent: false });
+  let miner = await minerForPoll(principal, minerId);
   // Before telling a miner it is not online, make sure (a heartbeat a moment ago may not be visible yet).
   if (miner.status !== "online" || miner.banned) miner = await getMiner(principal, minerId);
-  if (miner.status !== "online" || miner.banned) {
-    return {
-      jobs: [],
-      retryAfterMs: config.heartbeatSeconds * 1000,
-      minerStatus: miner.banned ? "banned" : miner.status === "draining" ? "draining" : "offline",
-    };
-  }
-  const free = Math.min(miner.concurrency - miner.active, body.max_jobs ?? Number.POSITIVE_INFINITY);
-  if (free <= 0) return { jobs: [], retryAfterMs: 1000 };
+  if (miner.status !== "online" || miner.banned) return notOnline(miner);
+  // The cached `active` may be behind (a result reported to another instance): ask for up to the concurrency and
+  // let the claim's slot condition stop at full, which then re-reads the miner (claimSome).
+  const free = Math.min(miner.concurrency, body.max_jobs ?? Number.POSITIVE_INFINITY);
   const deadline = Date.now() + Math.min(body.wait_seconds, config.maxWaitSeconds) * 1000;
   for (;;) {
-    const claimed = await claimSome(miner, free);
+    const { claimed, full } = await claimSome(miner, free);
     if (claimed.length > 0) return { jobs: await withInputs(claimed) };
+    if (full) {
+      // Refused on the miner's item: full or no longer online. Look again, fresh, and answer from that.
+      forgetMiner(miner.id);
+      miner = await getMiner(principal, minerId);
+      if (miner.status !== "online" || miner.banned) return notOnline(miner);
+      if (miner.active >= miner.concurrency) return { jobs: [], retryAfterMs: 1000 };
+      rememberMiner(miner);
+    }
     const left = deadline - Date.now();
     if (left <= 0) return { jobs: [], retryAfterMs: 1000 };
     await waitForWork(miner.services, Math.min(left, recheckMs()));

@@ -14,6 +14,7 @@ import type { Capabilities } from "../matching/constraints.ts";
 import { attachMinerItems, poolForMiner } from "../pools/pools.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
+import { cachedMiner, forgetMiner, rememberMiner } from "./cache.ts";
 
 export const MINER_STATUSES = ["online", "draining", "offline"] as const;
 export type MinerStatus = (typeof MINER_STATUSES)[number];
@@ -289,6 +290,7 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
       ],
     }),
   );
+  forgetMiner(id);
   return getMiner(principal, id);
 }
 
@@ -314,6 +316,18 @@ export async function getMiner(
     throw new NotFoundError("miner");
   }
   return v.parse(MinerItem, out.Item);
+}
+
+/**
+ * The miner as a poll needs it (capabilities, status hint) from this instance's cache when fresh (cache.ts), else
+ * an eventually consistent read. The claim's conditions check what matters (online, below concurrency).
+ */
+export async function minerForPoll(principal: Pick<Principal, "accountId" | "kind">, id: string | undefined) {
+  const cached = id ? cachedMiner(id) : undefined;
+  if (cached && (principal.kind === "admin" || cached.accountId === principal.accountId)) return cached;
+  const miner = await getMiner(principal, id, { consistent: false });
+  rememberMiner(miner);
+  return miner;
 }
 
 /** Sets the miner's status and last heartbeat (and its status index keys). Offline miners come back online. */
@@ -342,6 +356,7 @@ export async function touchMiner(miner: Miner, status: MinerStatus): Promise<Min
       if (err.name === "ConditionalCheckFailedException") throw new ForbiddenError("this miner is banned");
       throw err;
     });
+  forgetMiner(miner.id);
   return { ...miner, status, lastHeartbeatAt: now };
 }
 
@@ -397,6 +412,7 @@ export async function markOffline(miner: Miner): Promise<boolean> {
         ],
       }),
     );
+    forgetMiner(miner.id);
     return true;
   } catch (err) {
     if ((err as Error).name === "TransactionCanceledException") return false;

@@ -4,23 +4,38 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 
 /**
- * Rate limits per key lineage and route class, held in DynamoDB so that they hold across Lambda instances.
+ * Rate limits per key lineage and route class, held in DynamoDB so that they hold across Lambda instances, and spent
+ * locally from tokens reserved in batches so that a busy key costs one write per 20 requests, not one per request.
  *
  * Each (lineage, class) has one item holding a GCRA "theoretical arrival time" (`tat`, microseconds): the token
- * bucket expressed as a single timestamp. With an emission interval T = 1/rate and a burst B, a request at `now` fits
- * when max(tat, now) + T <= now + B*T, and then tat becomes max(tat, now) + T. DynamoDB expressions cannot compute
- * max(), so the two cases are two conditional updates:
- *   - advance (the bucket is in use):  SET tat = tat + T   IF tat >= now AND tat <= now + (B-1)*T
- *   - reset   (idle, new or stale):    SET tat = now + T   IF attribute_not_exists(tat) OR tat < now
- * A failed condition returns the stored item (ReturnValuesOnConditionCheckFailure), which says exactly which case
- * applies or that the request is over the limit (and for how long: Retry-After). An item whose tat is in the past is
- * the same as no item, so a stale item is ignored whether or not TTL (`expiresAt`) has removed it yet (DynamoDB Local
- * never does).
+ * bucket expressed as a single timestamp. With an emission interval T = 1/rate and a burst B, k tokens fit at `now`
+ * when max(tat, now) + k*T <= now + B*T, and then tat becomes max(tat, now) + k*T. DynamoDB expressions cannot
+ * compute max(), so the two cases are two conditional updates:
+ *   - advance (the bucket is in use):  SET tat = tat + k*T   IF tat >= now AND tat <= now + (B-k)*T
+ *   - reset   (idle, new or stale):    SET tat = now + k*T   IF attribute_not_exists(tat) OR tat < now
+ * A failed condition returns the stored item (ReturnValuesOnConditionCheckFailure), which says which case applies,
+ * how many tokens are left (fewer than k: take those), or that the bucket is empty (and for how long: Retry-After).
+ * An item whose tat is in the past is the same as no item, so a stale item is ignored whether or not TTL
+ * (`expiresAt`) has removed it yet (DynamoDB Local never does).
  *
- * Cost: one conditional UpdateItem (1 WCU, item < 1 KB) per allowed request when this instance guessed the case right
+ * Batches: an instance reserves tokens for a bucket and spends them from memory. The batch grows while the key is
+ * busy (1, 2, 4, ... up to RESERVE_MAX = 20: an idle key does not strand tokens) and an unspent token lapses
+ * RESERVE_TTL_MS (1 s) after it was reserved. Over-admission bound: every admitted request spends a token the
+ * shared bucket handed out, so a key is never admitted more than its bucket allows; a token may only be spent up to
+ * 1 s after the bucket released it, so across N instances at most N x 20 requests land later than the bucket's
+ * own schedule would place them (the most a window of time can see above the limit). Unspent tokens are lost
+ * (under-admission, at most 20 per instance and bucket a second).
+ *
+ * Cost: one conditional UpdateItem (1 WCU, item < 1 KB) per reservation when this instance guessed the case right
  * (it remembers the last tat it saw per bucket, a hint that only picks which write to try first; correctness comes
- * from the conditions alone), two when it guessed wrong, and one (failed, still 1 WCU) per refused request. No reads.
+ * from the conditions alone), two when it guessed wrong, and one (failed) per refusal that the purse cannot answer.
+ * No reads.
  */
+
+/** Most tokens one reservation takes. */
+export const RESERVE_MAX = 20;
+/** How long reserved tokens may be spent. */
+export const RESERVE_TTL_MS = 1000;
 
 export const ROUTE_CLASSES = ["submit", "poll", "read", "write", "admin"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
@@ -76,6 +91,21 @@ export interface Decision {
 
 /** Last tat seen per bucket in this instance: only a hint for which conditional write to try first. */
 const hints = new Map<string, number>();
+/** Tokens this instance reserved per bucket and has not spent yet. */
+interface Purse {
+  tokens: number;
+  /** When the tokens lapse (ms). */
+  until: number;
+  /** Size of the last reservation: the next one doubles it while the key stays busy. */
+  batch: number;
+  /** The bucket's remaining tokens (shared, as of the reservation), for RateLimit-Remaining. */
+  sharedLeft: number;
+  /** The bucket was found empty: refuse from memory until then (ms). */
+  emptyUntil: number;
+  /** A reservation in flight: concurrent requests of the bucket wait for it instead of writing too. */
+  pending?: Promise<void>;
+}
+const purses = new Map<string, Purse>();
 const MAX_HINTS = 10_000;
 
 function remember(bucket: string, tat: number): void {
@@ -89,35 +119,28 @@ function storedTat(item: Record<string, unknown> | undefined): number | undefine
   return tat?.N === undefined ? undefined : Number(tat.N);
 }
 
-/**
- * Takes one request from the bucket of (`subject`, `routeClass`). `subject` is the key lineage id. Throws only on
- * DynamoDB errors (the HTTP middleware fails open on those).
- */
-export async function consume(
-  subject: string,
-  routeClass: RouteClass,
-  limit: Limit | null = limitFor(routeClass),
-  nowMs = Date.now(),
-): Promise<Decision | undefined> {
-  if (!limit) return undefined;
-  const bucket = `${subject}#${routeClass}`;
+interface Reservation {
+  /** Tokens taken (0: the bucket is empty). */
+  granted: number;
+  /** Tokens the bucket still holds after this reservation. */
+  left: number;
+  /** When refused: the tat that refused it. */
+  tat: number;
+  writes: number;
+  reads: number;
+}
+
+/** Takes up to `want` tokens from the shared bucket in one conditional write (two if the hint was wrong). */
+async function reserve(bucket: string, limit: Limit, want: number, nowMs: number): Promise<Reservation> {
   const key = keys.rateLimit(bucket);
   const interval = Math.max(1, Math.round(1_000_000 / limit.perSecond));
   const now = nowMs * 1000;
   const span = limit.burst * interval;
-  const highest = now + span - interval;
   const expiresAt = Math.ceil((now + span) / 1_000_000) + 60;
+  let k = Math.max(1, Math.min(want, limit.burst));
   let mode: "advance" | "reset" = (hints.get(bucket) ?? 0) >= now ? "advance" : "reset";
   let writes = 0;
   let reads = 0;
-  const refused = (tat: number): Decision => ({
-    allowed: false,
-    limit,
-    remaining: 0,
-    retryAfterSeconds: Math.max(1, Math.ceil((tat - highest) / 1_000_000)),
-    writes,
-    reads,
-  });
   while (writes < 4) {
     writes++;
     try {
@@ -130,17 +153,17 @@ export async function consume(
                 UpdateExpression: "SET tat = tat + :t, expiresAt = :exp",
                 ConditionExpression: "tat >= :now AND tat <= :highest",
                 ExpressionAttributeValues: {
-                  ":t": interval,
+                  ":t": k * interval,
                   ":exp": expiresAt,
                   ":now": now,
-                  ":highest": highest,
+                  ":highest": now + span - k * interval,
                 },
               }
             : {
                 UpdateExpression: "SET tat = :first, expiresAt = :exp, entity = :e",
                 ConditionExpression: "attribute_not_exists(tat) OR tat < :now",
                 ExpressionAttributeValues: {
-                  ":first": now + interval,
+                  ":first": now + k * interval,
                   ":exp": expiresAt,
                   ":now": now,
                   ":e": "rateLimit",
@@ -150,16 +173,9 @@ export async function consume(
           ReturnValuesOnConditionCheckFailure: "ALL_OLD",
         }),
       );
-      const tat = storedTat(out.Attributes) ?? now + interval;
+      const tat = storedTat(out.Attributes) ?? now + k * interval;
       remember(bucket, tat);
-      return {
-        allowed: true,
-        limit,
-        remaining: Math.max(0, Math.floor((now + span - tat) / interval)),
-        retryAfterSeconds: 0,
-        writes,
-        reads,
-      };
+      return { granted: k, left: Math.max(0, Math.floor((now + span - tat) / interval)), tat, writes, reads };
     } catch (err) {
       if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
       let old = storedTat((err as { Item?: Record<string, unknown> }).Item);
@@ -176,15 +192,97 @@ export async function consume(
         continue;
       }
       remember(bucket, old);
-      if (old > highest) return refused(old);
-      mode = old < now ? "reset" : "advance";
+      if (old < now) {
+        mode = "reset";
+        continue;
+      }
+      const room = Math.floor((now + span - old) / interval);
+      if (room < 1) return { granted: 0, left: 0, tat: old, writes, reads };
+      mode = "advance";
+      k = Math.min(k, room);
     }
   }
   // Four lost races in a row: the bucket is under heavy concurrent use, so treat it as full for a moment.
-  return refused(highest + 1_000_000);
+  return { granted: 0, left: 0, tat: now + span + 1_000_000, writes, reads };
 }
 
-/** Forget the per-instance hints (tests, to simulate a fresh Lambda instance). */
+/**
+ * Takes one request from the bucket of (`subject`, `routeClass`). `subject` is the key lineage id. Spends a token this
+ * instance holds when it can, else reserves a batch (one write). Throws only on DynamoDB errors (the HTTP middleware
+ * fails open on those).
+ */
+export async function consume(
+  subject: string,
+  routeClass: RouteClass,
+  limit: Limit | null = limitFor(routeClass),
+  nowMs = Date.now(),
+): Promise<Decision | undefined> {
+  if (!limit) return undefined;
+  const bucket = `${subject}#${routeClass}`;
+  const interval = Math.max(1, Math.round(1_000_000 / limit.perSecond));
+  const cost = { writes: 0, reads: 0 };
+  const refused = (emptyUntilMs: number): Decision => ({
+    allowed: false,
+    limit,
+    remaining: 0,
+    retryAfterSeconds: Math.max(1, Math.ceil((emptyUntilMs - nowMs) / 1000)),
+    ...cost,
+  });
+  for (;;) {
+    const purse = purses.get(bucket) ?? newPurse(bucket);
+    if (purse.tokens > 0 && nowMs < purse.until) {
+      purse.tokens--;
+      return {
+        allowed: true,
+        limit,
+        remaining: purse.sharedLeft + purse.tokens,
+        retryAfterSeconds: 0,
+        ...cost,
+      };
+    }
+    // Only time refills a bucket (other instances only take from it), so a known-empty one is refused from memory.
+    if (nowMs < purse.emptyUntil) return refused(purse.emptyUntil);
+    if (purse.pending) {
+      await purse.pending;
+      continue;
+    }
+    // Busy (the last batch was spent before it lapsed): double the batch; idle: start again at one.
+    const batch = nowMs < purse.until ? Math.min(RESERVE_MAX, purse.batch * 2) : 1;
+    const reserving = reserve(bucket, limit, batch, nowMs);
+    purse.pending = reserving.then(
+      () => undefined,
+      () => undefined,
+    );
+    let r: Reservation;
+    try {
+      r = await reserving;
+    } finally {
+      purse.pending = undefined;
+    }
+    cost.writes += r.writes;
+    cost.reads += r.reads;
+    if (r.granted === 0) {
+      // One token fits again once tat is within the burst: tat - (B-1)*T <= now.
+      purse.emptyUntil = (r.tat - (limit.burst - 1) * interval) / 1000;
+      return refused(purse.emptyUntil);
+    }
+    purse.tokens = r.granted - 1;
+    purse.until = nowMs + RESERVE_TTL_MS;
+    purse.batch = r.granted;
+    purse.sharedLeft = r.left;
+    return { allowed: true, limit, remaining: r.left + purse.tokens, retryAfterSeconds: 0, ...cost };
+  }
+}
+
+function newPurse(bucket: string): Purse {
+  if (purses.size >= MAX_HINTS) purses.clear();
+  const purse: Purse = { tokens: 0, until: 0, batch: 1, sharedLeft: 0, emptyUntil: 0 };
+  purses.set(bucket, purse);
+  return purse;
+}
+
+/** Forget the per-instance hints and reserved tokens (tests, to simulate a fresh Lambda instance). */
 export function forgetHints(): void {
   hints.clear();
+  purses.clear();
 }

@@ -1,0 +1,70 @@
+import type { Principal } from "../context.ts";
+import { UnauthorizedError } from "../errors.ts";
+
+/**
+ * Verified keys, per instance (a Lambda instance, a local server). A request is authenticated from here when it
+ * can be, so the request path reads nothing from DynamoDB for a key seen in the last few seconds.
+ *
+ * Staleness is bounded: an entry is trusted for at most COORD_KEY_CACHE_SECONDS (default 5) and never past the
+ * moment the key, or a key it was delegated from, expires (a rotation's grace end included). A revocation or
+ * rotation evicts the key and every key delegated from it in the instance that made it, at once; every other
+ * instance stops accepting it when its entry lapses, within the bound. Refusals (unknown, revoked, expired) are
+ * kept the same way, so a flood of bad keys costs one read per key and bound, not one per request.
+ */
+const MAX_ENTRIES = 10_000;
+
+interface Entry {
+  principal?: Principal;
+  refusal?: string;
+  /** When the entry lapses (ms). */
+  until: number;
+  /** The key's id and its ancestors' ids: revoking any of them evicts this entry. */
+  lineage: string[];
+}
+
+const entries = new Map<string, Entry>();
+
+export function keyCacheMs(): number {
+  const raw = process.env.COORD_KEY_CACHE_SECONDS;
+  const seconds = raw === undefined || raw === "" ? 5 : Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > 5) {
+    throw new Error(`COORD_KEY_CACHE_SECONDS must be a number from 0 to 5, got ${JSON.stringify(raw)}`);
+  }
+  return seconds * 1000;
+}
+
+/** The cached verdict for a key hash, if still trusted: the principal, or a thrown 401. */
+export function cachedPrincipal(hash: string, now = Date.now()): Principal | undefined {
+  const entry = entries.get(hash);
+  if (!entry) return undefined;
+  if (now >= entry.until) {
+    entries.delete(hash);
+    return undefined;
+  }
+  if (entry.refusal) throw new UnauthorizedError(entry.refusal);
+  return entry.principal;
+}
+
+/** Remembers a verdict until `expiresAt` (ms) or the staleness bound, whichever comes first. */
+export function rememberKey(
+  hash: string,
+  verdict: { principal: Principal } | { refusal: string },
+  lineage: string[],
+  expiresAt = Number.POSITIVE_INFINITY,
+  now = Date.now(),
+): void {
+  const ttl = keyCacheMs();
+  if (ttl === 0) return;
+  if (entries.size >= MAX_ENTRIES && !entries.has(hash)) entries.clear();
+  entries.set(hash, { ...verdict, until: Math.min(now + ttl, expiresAt), lineage });
+}
+
+/** Evicts a key and every key delegated from it (called after this instance revoked or rotated it). */
+export function forgetKey(keyId: string): void {
+  for (const [hash, entry] of entries) if (entry.lineage.includes(keyId)) entries.delete(hash);
+}
+
+/** Empties the cache (tests: a fresh instance). */
+export function forgetAllKeys(): void {
+  entries.clear();
+}
