@@ -7,16 +7,14 @@ import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
-import { mismatch } from "../matching/constraints.ts";
 import { forgetMiner, rememberMiner } from "../miners/cache.ts";
-import { capabilities, getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
+import { getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
 import { parse } from "../validate.ts";
 import { queueShards } from "./item.ts";
+import { type ClaimOutcome, Matcher } from "./matcher.ts";
 import { type Job, JobItem } from "./model.ts";
 import { storedPayload } from "./payload.ts";
-import { clearIfUnchanged, readSummary } from "./queue-summary.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
-import { waitForWork } from "./wakeup.ts";
 
 export const PollInput = v.optional(
   v.object({
@@ -43,9 +41,6 @@ export interface Assignment {
   unit_price: number;
   constraints: Job["constraints"];
 }
-
-/** How often a waiting poll re-reads the queue summary when nothing wakes it. */
-const recheckMs = () => Number(process.env.COORD_POLL_RECHECK_MS ?? 250);
 
 /** Slot item for the claim: the miner must be online and below its concurrency. */
 function takeSlot(miner: Miner): TransactItem {
@@ -163,67 +158,54 @@ export async function* spread<T>(
   yield* flush();
 }
 
-/** One pass: claims up to `want` jobs the miner can run. */
-async function claimSome(
-  miner: Miner,
-  want: number,
-): Promise<{ claimed: { job: Job; token: string }[]; full: boolean }> {
-  const summary = await readSummary();
-  const services = miner.services.filter((s) => summary.has(s));
-  const claimed: { job: Job; token: string }[] = [];
-  const caps = capabilities(miner);
-  for (const service of services) {
-    if (claimed.length >= want) break;
-    const seen = summary.get(service) as string;
-    let any = false;
-    let contended = false;
-    const width = () => (contended ? claimSpread() : 1);
-    for await (const job of spread(candidates(service), width, (j) => j.priority)) {
-      any = true;
-      if (claimed.length >= want) break;
-      if (job.status !== "queued") continue; // a stale index entry: nothing to claim
-      if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
-      if (mismatch({ service: job.service, constraints: job.constraints, max_price: job.maxPrice }, caps))
-        continue;
-      const now = new Date();
-      const token = `ct_${randomBytes(18).toString("base64url")}`;
-      try {
-        const next = await applyTransition(job, "claim", {
-          changes: {
-            attempt: job.attempt + 1,
-            claimToken: token,
-            minerId: miner.id,
-            minerAccountId: miner.accountId,
-            heldBy: job.heldBy?.includes(miner.accountId)
-              ? job.heldBy
-              : [...(job.heldBy ?? []), miner.accountId],
-            unitPrice: miner.prices[job.service] ?? 0,
-            assignedAt: now.toISOString(),
-            startedAt: undefined,
-            leaseExpiresAt: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
-            timeoutAt: new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString(),
-            progress: undefined,
-            progressMessage: undefined,
-          },
-          with: [takeSlot(miner), queuedCounter(job.accountId, -1)],
-          event: {
-            miner_id: miner.id,
-            lease_expires_at: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
-          },
-          at: now,
-        });
-        claimed.push({ job: next, token });
-      } catch (err) {
-        if (!(err instanceof TransactionRefused)) throw err;
-        if (err.failedAt(1)) return { claimed, full: true }; // the miner is full (or no longer online)
-        contended = true;
-        // someone else claimed it, or it changed: try the next candidate
-      }
-    }
-    if (!any) await clearIfUnchanged(service, seen);
+type Claimed = { job: Job; token: string };
+
+/** One claim: the claim transition of `job` for `miner`, conditional on the job and on the miner's slot. */
+async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> {
+  const now = new Date();
+  const token = `ct_${randomBytes(18).toString("base64url")}`;
+  try {
+    const next = await applyTransition(job, "claim", {
+      changes: {
+        attempt: job.attempt + 1,
+        claimToken: token,
+        minerId: miner.id,
+        minerAccountId: miner.accountId,
+        heldBy: job.heldBy?.includes(miner.accountId) ? job.heldBy : [...(job.heldBy ?? []), miner.accountId],
+        unitPrice: miner.prices[job.service] ?? 0,
+        assignedAt: now.toISOString(),
+        startedAt: undefined,
+        leaseExpiresAt: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
+        timeoutAt: new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString(),
+        progress: undefined,
+        progressMessage: undefined,
+      },
+      with: [takeSlot(miner), queuedCounter(job.accountId, -1)],
+      event: {
+        miner_id: miner.id,
+        lease_expires_at: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
+      },
+      at: now,
+    });
+    return { claimed: { job: next, token } };
+  } catch (err) {
+    if (!(err instanceof TransactionRefused)) throw err;
+    // Refused on the miner's item: it is full (or no longer online). Otherwise someone else claimed the job, or it
+    // changed: the matcher tries the next candidate.
+    return err.failedAt(1) ? { full: true } : { lost: true };
   }
-  return { claimed, full: false };
 }
+
+/** The instance's matcher (matcher.ts): candidates in queue order, spread over the best few once contended. */
+const matcher = new Matcher<Claimed>({
+  candidates: (service, contended) =>
+    spread(
+      candidates(service),
+      () => (contended() ? claimSpread() : 1),
+      (j) => j.priority,
+    ),
+  claim: claimJob,
+});
 
 async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {
   if (claimed.length === 0) return [];
@@ -292,11 +274,11 @@ export async function poll(
   if (miner.status !== "online" || miner.banned) miner = await getMiner(principal, minerId);
   if (miner.status !== "online" || miner.banned) return notOnline(miner);
   // The cached `active` may be behind (a result reported to another instance): ask for up to the concurrency and
-  // let the claim's slot condition stop at full, which then re-reads the miner (claimSome).
+  // let the claim's slot condition stop at full, which then re-reads the miner.
   const free = Math.min(miner.concurrency, body.max_jobs ?? Number.POSITIVE_INFINITY);
   const deadline = Date.now() + Math.min(body.wait_seconds, config.maxWaitSeconds) * 1000;
   for (;;) {
-    const { claimed, full } = await claimSome(miner, free);
+    const { claimed, full } = await matcher.request(miner, free, Math.max(0, deadline - Date.now()));
     if (claimed.length > 0) return { jobs: await withInputs(claimed) };
     if (full) {
       // Refused on the miner's item: full or no longer online. Look again, fresh, and answer from that.
@@ -306,8 +288,7 @@ export async function poll(
       if (miner.active >= miner.concurrency) return { jobs: [], retryAfterMs: 1000 };
       rememberMiner(miner);
     }
-    const left = deadline - Date.now();
-    if (left <= 0) return { jobs: [], retryAfterMs: 1000 };
-    await waitForWork(miner.services, Math.min(left, recheckMs()));
+    // Nothing within the wait (the matcher held the poll until its deadline), or full for now.
+    if (!full || deadline - Date.now() <= 0) return { jobs: [], retryAfterMs: 1000 };
   }
 }

@@ -12,6 +12,11 @@ export function notifyWork(service: string): void {
   bus.emit("work", service);
 }
 
+/** Calls `listener` with the service of every announcement in this instance (the matcher's wake-up). */
+export function onWork(listener: (service: string) => void): void {
+  bus.on("work", listener);
+}
+
 /** Resolves when work for one of `services` is announced, or after `ms`. */
 export function waitForWork(services: string[], ms: number): Promise<void> {
   return new Promise((resolve) => {

@@ -1,0 +1,210 @@
+import { mismatch } from "../matching/constraints.ts";
+import { capabilities, type Miner } from "../miners/miners.ts";
+import type { Job } from "./model.ts";
+import { clearIfUnchanged, readSummary } from "./queue-summary.ts";
+import { onWork } from "./wakeup.ts";
+
+/**
+ * The instance's matcher: the exclusive hand-off of ready jobs to waiting polls.
+ *
+ * Every poll (waiting or not) registers as a waiter. One match round at a time scans each service's ready queue once,
+ * in queue order (priority, then fair-share time), and offers each job to exactly one waiter that can run it, the
+ * longest-waiting first; claims of different jobs for different waiters run in parallel. So however many polls wait
+ * in an instance, a ready job costs one claim attempt there, not one per waiter, and the queue is read once per
+ * round, not once per poll. Rounds run when a poll arrives, when work is announced in this instance (a submit, the
+ * stream marking a service ready, a requeue) and, while anyone waits, every COORD_POLL_RECHECK_MS against the cached
+ * queue summary (which carries work between instances: an empty summary means a round reads nothing).
+ *
+ * The claim itself is the same conditional transaction as always (job queued at the version read, miner online and
+ * below its concurrency), so correctness never depends on the matcher: instances race only for the jobs both see,
+ * and a lost race spreads the next picks over the best few candidates (`claimSpread`).
+ */
+
+export type ClaimOutcome<C> = { claimed: C } | { lost: true } | { full: true };
+
+interface Waiter<C> {
+  miner: Miner;
+  caps: ReturnType<typeof capabilities>;
+  want: number;
+  claimed: C[];
+  /** The miner's item refused a claim: it is full or no longer online. */
+  full: boolean;
+  /** A claim for this waiter is in flight. */
+  busy: boolean;
+  /** The wait is over (deadline); finish as soon as no claim is in flight and a round has looked. */
+  expired: boolean;
+  rounds: number;
+  done: boolean;
+  resolve: (r: { claimed: C[]; full: boolean }) => void;
+  timer?: NodeJS.Timeout;
+}
+
+export interface MatcherDeps<C> {
+  /** Candidate jobs of a service in queue order (lazily, paging deeper only while asked). */
+  candidates: (service: string, contended: () => boolean) => AsyncIterable<Job>;
+  /** One conditional claim of `job` for `miner`. */
+  claim: (job: Job, miner: Miner) => Promise<ClaimOutcome<C>>;
+  /** Which services may have ready jobs, and when each was marked (queue-summary.ts). */
+  summary?: () => Promise<Map<string, string>>;
+  /** A round found a marked service's queue empty: clear the mark unless it moved since `seen`. */
+  clear?: (service: string, seen: string) => Promise<void>;
+  /** Subscribes to this instance's work announcements (wakeup.ts). */
+  onWork?: (listener: (service: string) => void) => void;
+}
+
+/** Claims in flight at once within a round. */
+const MAX_INFLIGHT = 16;
+const recheckMs = () => Number(process.env.COORD_POLL_RECHECK_MS ?? 250);
+
+export class Matcher<C> {
+  private waiters: Waiter<C>[] = [];
+  private running = false;
+  private again = false;
+  private recheck?: NodeJS.Timeout;
+  /** Services announced in this instance since the last round: looked at even before the summary says so. */
+  private hinted = new Set<string>();
+
+  constructor(private readonly deps: MatcherDeps<C>) {
+    (deps.onWork ?? onWork)((service) => {
+      this.hinted.add(service);
+      this.kick();
+    });
+  }
+
+  /** Waits up to `waitMs` for up to `want` jobs for `miner`; at least one round looks before it gives up. */
+  request(miner: Miner, want: number, waitMs: number): Promise<{ claimed: C[]; full: boolean }> {
+    return new Promise((resolve) => {
+      const w: Waiter<C> = {
+        miner,
+        caps: capabilities(miner),
+        want,
+        claimed: [],
+        full: false,
+        busy: false,
+        expired: false,
+        rounds: 0,
+        done: false,
+        resolve,
+      };
+      w.timer = setTimeout(() => {
+        w.expired = true;
+        this.settle(w);
+      }, waitMs);
+      this.waiters.push(w);
+      this.kick();
+    });
+  }
+
+  /** Runs a round now, or right after the one in progress. */
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        const live = this.waiters.filter((w) => !w.done);
+        await this.round(live).catch(() => {
+          // A failed read ends this round; the waiters stay and the next round (recheck) tries again.
+        });
+        for (const w of live) {
+          w.rounds++;
+          this.settle(w);
+        }
+      } while (this.again && this.waiters.length > 0);
+    } finally {
+      this.running = false;
+      this.scheduleRecheck();
+    }
+  }
+
+  private scheduleRecheck(): void {
+    if (this.recheck || this.waiters.length === 0) return;
+    this.recheck = setTimeout(() => {
+      this.recheck = undefined;
+      if (this.waiters.length > 0) this.kick();
+    }, recheckMs());
+    this.recheck.unref?.();
+  }
+
+  /** Finishes a waiter that has work, is full, or whose wait is over (never while its claim is in flight). */
+  private settle(w: Waiter<C>): void {
+    if (w.done || w.busy) return;
+    const over = w.expired && w.rounds > 0;
+    if (w.claimed.length === 0 && !w.full && !over) return;
+    w.done = true;
+    clearTimeout(w.timer);
+    this.waiters = this.waiters.filter((x) => x !== w);
+    w.resolve({ claimed: w.claimed, full: w.full });
+  }
+
+  private async round(live: Waiter<C>[]): Promise<void> {
+    if (live.length === 0) return;
+    const hinted = this.hinted;
+    this.hinted = new Set();
+    const summary = await (this.deps.summary ?? readSummary)();
+    const services = [...new Set(live.flatMap((w) => w.miner.services))].filter(
+      (s) => summary.has(s) || hinted.has(s),
+    );
+    for (const service of services) {
+      const open = (w: Waiter<C>) =>
+        !w.done && !w.full && w.claimed.length < w.want && w.miner.services.includes(service);
+      if (!live.some(open)) continue;
+      const inflight = new Set<Promise<void>>();
+      let contended = false;
+      let any = false;
+      const pick = (job: Job) =>
+        live.find(
+          (w) =>
+            open(w) &&
+            !w.busy &&
+            !mismatch(
+              { service: job.service, constraints: job.constraints, max_price: job.maxPrice },
+              w.caps,
+            ),
+        );
+      for await (const job of this.deps.candidates(service, () => contended)) {
+        any = true;
+        if (job.status !== "queued") continue; // a stale index entry: nothing to claim
+        if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
+        let w = pick(job);
+        // Everyone who could take it is busy claiming: wait for those claims, then look again.
+        if (!w && inflight.size > 0 && live.some((x) => open(x) && x.busy)) {
+          await Promise.all(inflight);
+          w = pick(job);
+        }
+        if (!w) {
+          if (!live.some(open)) break;
+          continue;
+        }
+        const waiter = w;
+        waiter.busy = true;
+        const attempt = this.deps.claim(job, waiter.miner).then(
+          (outcome) => {
+            if ("claimed" in outcome) waiter.claimed.push(outcome.claimed);
+            else if ("full" in outcome) waiter.full = true;
+            else contended = true;
+          },
+          () => {
+            contended = true;
+          },
+        );
+        const tracked = attempt.finally(() => {
+          waiter.busy = false;
+          inflight.delete(tracked);
+        });
+        inflight.add(tracked);
+        if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      const seen = summary.get(service);
+      if (!any && seen !== undefined) await (this.deps.clear ?? clearIfUnchanged)(service, seen);
+    }
+  }
+}
