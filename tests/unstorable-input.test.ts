@@ -263,7 +263,10 @@ describe("ids too long or malformed for a table key", () => {
     const { job, miner } = await heldJob();
     const lease = String((await getItem(`JOB#${job.job_id}`, "JOB"))?.leaseExpiresAt);
     await new Promise((r) => setTimeout(r, 20));
-    const beat = await api<{ stop: { job_id: string; reason: string }[] }>("POST", "/v1/miners/heartbeat", {
+    const beat = await api<{
+      stop: { job_id: string; reason: string }[];
+      held: { job_id: string; claim_token: string }[];
+    }>("POST", "/v1/miners/heartbeat", {
       key: miner.key,
       headers: miner.headers,
       body: {
@@ -276,7 +279,9 @@ describe("ids too long or malformed for a table key", () => {
     });
     expect(beat.status, beat.text).toBe(200);
     expect(beat.body.stop).toEqual([{ job_id: "x".repeat(100), claim_token: "ct_x", reason: "not_found" }]);
-    expect(String((await getItem(`JOB#${job.job_id}`, "JOB"))?.leaseExpiresAt) > lease).toBe(true);
+    // Leases are the miner's: the heartbeat moved the miner's liveness lease past the job's, and names the job held.
+    expect(String((await getItem(`MINER#${miner.id}`, "MINER"))?.leaseUntil) > lease).toBe(true);
+    expect(beat.body.held).toEqual([{ job_id: job.job_id, claim_token: job.claim_token }]);
   });
 
   it("a cursor holding a key too long for DynamoDB is 422 naming query.cursor", async () => {

@@ -42,28 +42,44 @@ export interface Assignment {
   constraints: Job["constraints"];
 }
 
-/** Slot item for the claim: the miner must be online and below its concurrency. */
-function takeSlot(miner: Miner): TransactItem {
+/**
+ * Slot item for the claim: the miner must be online and below its concurrency. The job joins the miner's `held`
+ * map (what a heartbeat renews and reports) and the miner's liveness lease moves to the job's.
+ */
+function takeSlot(miner: Miner, jobId: string, token: string, leaseUntil: string): TransactItem {
   return {
     Update: {
       TableName: config.tableName,
       Key: keys.miner(miner.id),
-      UpdateExpression: "SET active = active + :one",
+      UpdateExpression: "SET active = active + :one, held.#job = :token, leaseUntil = :lease",
       ConditionExpression: "active < concurrency AND #s = :online",
-      ExpressionAttributeNames: { "#s": "status" },
-      ExpressionAttributeValues: { ":one": 1, ":online": "online" },
+      ExpressionAttributeNames: { "#s": "status", "#job": jobId },
+      ExpressionAttributeValues: { ":one": 1, ":online": "online", ":token": token, ":lease": leaseUntil },
     },
   };
 }
 
-export function releaseSlot(minerId: string): TransactItem {
+/**
+ * Gives a held job's slot back: the job leaves the miner's `held` map. When the coordinator ends the job rather than
+ * the miner (cancel, timeout, lease lost), `stop` records why, for the miner's next heartbeat.
+ */
+export function releaseSlot(job: Pick<Job, "id" | "minerId" | "claimToken">, stop?: string): TransactItem {
+  const names: Record<string, string> = { "#job": job.id };
+  const values: Record<string, unknown> = { ":one": 1, ":zero": 0 };
+  let set = "SET active = active - :one";
+  if (stop && job.claimToken) {
+    names["#tok"] = job.claimToken;
+    values[":stop"] = { job_id: job.id, reason: stop };
+    set += ", stops.#tok = :stop";
+  }
   return {
     Update: {
       TableName: config.tableName,
-      Key: keys.miner(minerId),
-      UpdateExpression: "SET active = active - :one",
+      Key: keys.miner(job.minerId as string),
+      UpdateExpression: `${set} REMOVE held.#job`,
       ConditionExpression: "active > :zero",
-      ExpressionAttributeValues: { ":one": 1, ":zero": 0 },
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
     },
   };
 }
@@ -164,6 +180,7 @@ type Claimed = { job: Job; token: string };
 async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> {
   const now = new Date();
   const token = `ct_${randomBytes(18).toString("base64url")}`;
+  const lease = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
   try {
     const next = await applyTransition(job, "claim", {
       changes: {
@@ -175,15 +192,15 @@ async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> 
         unitPrice: miner.prices[job.service] ?? 0,
         assignedAt: now.toISOString(),
         startedAt: undefined,
-        leaseExpiresAt: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
+        leaseExpiresAt: lease,
         timeoutAt: new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString(),
         progress: undefined,
         progressMessage: undefined,
       },
-      with: [takeSlot(miner), queuedCounter(job.accountId, -1)],
+      with: [takeSlot(miner, job.id, token, lease), queuedCounter(job.accountId, -1)],
       event: {
         miner_id: miner.id,
-        lease_expires_at: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString(),
+        lease_expires_at: lease,
       },
       at: now,
     });

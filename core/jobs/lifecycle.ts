@@ -8,7 +8,7 @@ import { keys } from "../db/keys.ts";
 import { deadlineItems } from "../db/sharded-pages.ts";
 import { ConflictError, CoordError } from "../errors.ts";
 import { isId } from "../ids.ts";
-import { getMiner, type MinerStatus, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
+import { findMiner, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { parse } from "../validate.ts";
 import { releaseSlot } from "./claim.ts";
@@ -33,7 +33,7 @@ export async function cancelJob(principal: Principal, id: string, correlationId?
       const next = await applyTransition(job, "cancel", {
         changes: { finishedAt: now.toISOString(), cancelRequested: true },
         with: [
-          ...(job.status === "queued" ? [] : [releaseSlot(job.minerId as string)]),
+          ...(job.status === "queued" ? [] : [releaseSlot(job, "cancelled")]),
           ...releaseHold(job, "cancelled", now, { leavesQueue: job.status === "queued" }),
         ],
         event: {},
@@ -121,76 +121,32 @@ export interface StopOrder {
 }
 
 /**
- * A miner's heartbeat: marks it online (or draining), renews the lease of every job it reports holding with a
- * current claim token, and names the claim tokens it must stop (cancelled, expired, timed out, or moved on).
+ * A miner's heartbeat, one write whatever the miner holds: marks it online (or draining) and moves its liveness
+ * lease, which keeps every job it holds alive (leases are tied to the miner; each job's claim token still fences
+ * it). The answer names every claim token the miner must stop, with the reason: those the coordinator ended since
+ * the last heartbeat (cancelled, timed out, lease lost...), and any the body lists that the miner does not hold
+ * (`not_found`). Listing jobs is optional.
  */
 export async function heartbeat(principal: Principal, minerId: string | undefined, raw: unknown) {
   const body = parse(HeartbeatInput, raw, "body");
-  const miner = await getMiner(principal, minerId);
-  const status: MinerStatus = body.status ?? (miner.status === "draining" ? "draining" : "online");
-  await touchMiner(miner, status);
-  const stop: StopOrder[] = [];
-  // A job named twice (same token) is renewed once.
-  const reported = [...new Map(body.jobs.map((r) => [`${r.job_id}\n${r.claim_token}`, r])).values()];
-  const now = new Date();
-  const lease = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
-  const jobs = new Map<string, Job>();
-  // Ids that are no job's (malformed, any length) are not looked up: they are simply not found.
-  const lookups = reported.filter((r) => isId(r.job_id, "job")).map((r) => keys.job(r.job_id));
-  for (const item of await batchGetAll(lookups)) {
-    if (item.expiresAt && Number(item.expiresAt) < now.getTime() / 1000) continue; // TTL-expired: gone
-    jobs.set(String(item.id), v.parse(JobItem, item));
-  }
-  for (const r of reported) {
-    const job = jobs.get(r.job_id);
-    if (!job || job.claimToken !== r.claim_token || job.minerId !== miner.id || !LEASED.has(job.status)) {
-      stop.push({
-        job_id: r.job_id,
-        claim_token: r.claim_token,
-        // A job no miner of this account ever held is "not_found", as one that does not exist (no probing).
-        reason:
-          !job || !everHeldBy(job, miner.accountId)
-            ? "not_found"
-            : LEASED.has(job.status) || job.status === "queued"
-              ? "lease_lost"
-              : job.status,
-      });
-      continue;
-    }
-    const renewed = { ...job, leaseExpiresAt: lease };
-    const item = jobItem(renewed);
-    try {
-      // A renewal is not a transition: no version bump, no event. It is conditional on the token still holding.
-      await ddb().send(
-        new UpdateCommand({
-          TableName: config.tableName,
-          Key: keys.job(job.id),
-          UpdateExpression: "SET leaseExpiresAt = :lease, GSI3PK = :g3pk, GSI3SK = :g3sk",
-          ConditionExpression: "claimToken = :token AND #s IN (:a, :r)",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: {
-            ":lease": lease,
-            ":g3pk": item.GSI3PK,
-            ":g3sk": item.GSI3SK,
-            ":token": r.claim_token,
-            ":a": "assigned",
-            ":r": "running",
-          },
-        }),
-      );
-    } catch (err) {
-      if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
-      const now2 = await loadJob(job.id);
-      stop.push({
-        job_id: r.job_id,
-        claim_token: r.claim_token,
-        reason: now2 && !LEASED.has(now2.status) ? now2.status : "lease_lost",
-      });
-    }
+  const { before, status, leaseUntil } = await touchMiner(principal, minerId, body.status);
+  const stop: StopOrder[] = Object.entries(before.stops).map(([token, s]) => ({
+    job_id: s.job_id,
+    claim_token: token,
+    reason: s.reason,
+  }));
+  const named = new Set(stop.map((s) => s.claim_token));
+  for (const r of body.jobs) {
+    if (named.has(r.claim_token) || before.held[r.job_id] === r.claim_token) continue;
+    named.add(r.claim_token);
+    stop.push({ job_id: r.job_id, claim_token: r.claim_token, reason: "not_found" });
   }
   return {
-    miner_id: miner.id,
+    miner_id: before.id,
     status,
+    /** The jobs the miner holds, alive until `lease_expires_at` unless a heartbeat moves it again. */
+    held: Object.entries(before.held).map(([job_id, claim_token]) => ({ job_id, claim_token })),
+    lease_expires_at: leaseUntil,
     stop,
     stop_claim_tokens: stop.map((s) => s.claim_token),
     heartbeat_interval_seconds: config.heartbeatSeconds,
@@ -200,9 +156,45 @@ export async function heartbeat(principal: Principal, minerId: string | undefine
 
 /** Drain: the miner finishes what it holds and is given nothing new. */
 export async function drainMiner(principal: Principal, minerId: string | undefined) {
-  const miner = await getMiner(principal, minerId);
-  await touchMiner(miner, "draining");
-  return { miner_id: miner.id, status: "draining" as const, active_jobs: miner.active };
+  const { before } = await touchMiner(principal, minerId, "draining", { takeStops: false });
+  return { miner_id: before.id, status: "draining" as const, active_jobs: before.active };
+}
+
+/**
+ * A job's lease is the miner's: while the miner that holds it (same claim token in its `held` map) keeps its
+ * liveness lease, the job is alive. Moves the job's own lease (and so its deadline-index entry) up to the miner's, so
+ * that the sweep and the timer look again only then: one read and one write per job per lease length, whatever the
+ * heartbeat rate. False when the miner no longer holds the job or its lease has passed too.
+ */
+async function extendFromMiner(job: Job, now: Date): Promise<boolean> {
+  if (!job.minerId || !job.claimToken) return false;
+  const miner = await findMiner(job.minerId);
+  const until = miner?.leaseUntil;
+  if (!miner || miner.held[job.id] !== job.claimToken || !until || until <= now.toISOString()) return false;
+  const renewed = jobItem({ ...job, leaseExpiresAt: until });
+  try {
+    await ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: keys.job(job.id),
+        UpdateExpression: "SET leaseExpiresAt = :lease, GSI3PK = :g3pk, GSI3SK = :g3sk",
+        ConditionExpression: "claimToken = :token AND #s IN (:a, :r)",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: {
+          ":lease": until,
+          ":g3pk": renewed.GSI3PK,
+          ":g3sk": renewed.GSI3SK,
+          ":token": job.claimToken,
+          ":a": "assigned",
+          ":r": "running",
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") return true; // it moved on meanwhile
+    throw err;
+  }
 }
 
 /** Applies whichever deadline of the job has passed: queue TTL, execution timeout, or lease lapse. */
@@ -225,17 +217,19 @@ export async function enforceDeadline(job: Job, now = new Date()): Promise<strin
           finishedAt: iso,
           error: { code: "timed_out", message: `no result within ${job.timeoutSeconds} s` },
         },
-        with: [releaseSlot(job.minerId as string), ...releaseHold(job, "timed_out", now)],
+        with: [releaseSlot(job, "timed_out"), ...releaseHold(job, "timed_out", now)],
         event: {},
         at: now,
       });
       return "timed_out";
     }
     if (job.leaseExpiresAt && job.leaseExpiresAt <= iso) {
-      // Conditional on the lease we saw, so a heartbeat that renewed it meanwhile wins.
+      // The job's own lease has passed; the miner's liveness lease may still hold it (heartbeats move only that).
+      if (await extendFromMiner(job, now)) return "renewed";
+      // Conditional on the lease we saw, so a progress report that renewed it meanwhile wins.
       const condition = { expression: "leaseExpiresAt = :seen", values: { ":seen": job.leaseExpiresAt } };
       if (job.attempt < job.maxAttempts) {
-        await requeue(job, "lease_expired", now, { condition });
+        await requeue(job, "lease_expired", now, { condition, stop: "lease_lost" });
         return "requeued";
       }
       await applyTransition(job, "exhaust", {
@@ -247,7 +241,7 @@ export async function enforceDeadline(job: Job, now = new Date()): Promise<strin
           },
         },
         condition,
-        with: [releaseSlot(job.minerId as string), ...releaseHold(job, "attempts_exhausted", now)],
+        with: [releaseSlot(job, "lease_lost"), ...releaseHold(job, "attempts_exhausted", now)],
         event: { error_code: "attempts_exhausted" },
         at: now,
       });

@@ -237,7 +237,7 @@ export async function completeJob(
       changes: { finishedAt: now.toISOString(), units, price, progress: 1, claimToken: job.claimToken },
       condition: tokenCondition(body.claim_token),
       with: [
-        releaseSlot(job.minerId as string),
+        releaseSlot(job),
         {
           Put: {
             TableName: config.tableName,
@@ -282,7 +282,7 @@ export async function failJob(
     return applyTransition(job, "fail", {
       changes: { finishedAt: now.toISOString(), error },
       condition: tokenCondition(body.claim_token),
-      with: [releaseSlot(job.minerId as string), ...releaseHold(job, "failed", now)],
+      with: [releaseSlot(job), ...releaseHold(job, "failed", now)],
       event: {
         error_code: body.error_code,
         ...(body.error_message ? { error_message: body.error_message } : {}),
@@ -297,7 +297,12 @@ export function requeue(
   job: Job,
   reason: string,
   now: Date,
-  opts: { error?: Job["error"]; condition?: { expression: string; values: Record<string, unknown> } } = {},
+  opts: {
+    error?: Job["error"];
+    condition?: { expression: string; values: Record<string, unknown> };
+    /** The coordinator took the job back (lease lapse): why, for the miner's next heartbeat. */
+    stop?: string;
+  } = {},
 ) {
   return applyTransition(job, "requeue", {
     changes: {
@@ -314,7 +319,7 @@ export function requeue(
       error: opts.error,
     },
     condition: opts.condition,
-    with: [releaseSlot(job.minerId as string), queuedCounter(job.accountId, 1)],
+    with: [releaseSlot(job, opts.stop), queuedCounter(job.accountId, 1)],
     event: { reason },
     at: now,
   });

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { config } from "../config.ts";
 import { nextDeadline } from "./item.ts";
 import { enforceDeadline } from "./lifecycle.ts";
 import { loadJob } from "./read.ts";
@@ -40,5 +41,9 @@ export async function fireTimer(timer: Omit<Timer, "due_at">, now = new Date()):
   const due = nextDeadline(job);
   if (!due) return { done: "no_deadline" };
   if (due > now.toISOString()) return { fireAgainAt: due };
-  return { done: (await enforceDeadline(job, now)) ?? "changed_meanwhile" };
+  const outcome = await enforceDeadline(job, now);
+  // The miner's liveness lease still holds the job: look again when that lease could next lapse.
+  if (outcome === "renewed")
+    return { fireAgainAt: new Date(now.getTime() + config.leaseSeconds * 1000).toISOString() };
+  return { done: outcome ?? "changed_meanwhile" };
 }

@@ -1,5 +1,7 @@
 import { createHash, createPublicKey } from "node:crypto";
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
@@ -92,6 +94,12 @@ export const MinerItem = v.object({
   status: v.picklist(MINER_STATUSES),
   banned: v.optional(v.boolean()),
   active: v.number(),
+  /** The jobs the miner holds: job id -> claim token (changed by the claim and every release, in their transactions). */
+  held: v.optional(v.record(v.string(), v.string()), {}),
+  /** Claim tokens the miner must stop, with why, since its last heartbeat (which reports and clears them). */
+  stops: v.optional(v.record(v.string(), v.object({ job_id: v.string(), reason: v.string() })), {}),
+  /** The miner's liveness lease: every job it holds is alive until then (heartbeats move it). */
+  leaseUntil: v.optional(v.string()),
   lastHeartbeatAt: v.string(),
   createdAt: v.string(),
   updatedAt: v.string(),
@@ -249,7 +257,7 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
   const set = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] !== undefined);
   const remove = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] === undefined);
   const names: Record<string, string> = {};
-  const values: Record<string, unknown> = { ":zero": 0, ":now": now };
+  const values: Record<string, unknown> = { ":zero": 0, ":now": now, ":empty": {} };
   const sets = set.map((k, i) => {
     names[`#f${i}`] = k;
     values[`:f${i}`] = fields[k as keyof typeof fields];
@@ -266,7 +274,7 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
           Update: {
             TableName: config.tableName,
             Key: keys.miner(id),
-            UpdateExpression: `SET ${[...sets, "active = if_not_exists(active, :zero)", "createdAt = if_not_exists(createdAt, :now)"].join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`,
+            UpdateExpression: `SET ${[...sets, "active = if_not_exists(active, :zero)", "held = if_not_exists(held, :empty)", "stops = if_not_exists(stops, :empty)", "createdAt = if_not_exists(createdAt, :now)"].join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`,
             ConditionExpression: "attribute_not_exists(banned) OR banned = :false",
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: { ...values, ":false": false },
@@ -330,34 +338,86 @@ export async function minerForPoll(principal: Pick<Principal, "accountId" | "kin
   return miner;
 }
 
-/** Sets the miner's status and last heartbeat (and its status index keys). Offline miners come back online. */
-export async function touchMiner(miner: Miner, status: MinerStatus): Promise<Miner> {
-  const now = new Date().toISOString();
-  const sk = statusKeys(miner.id, status, now);
-  await ddb()
-    .send(
-      new UpdateCommand({
-        TableName: config.tableName,
-        Key: keys.miner(miner.id),
-        UpdateExpression: "SET #s = :s, lastHeartbeatAt = :now, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
-        ConditionExpression: "accountId = :acct AND (attribute_not_exists(banned) OR banned = :false)",
-        ExpressionAttributeNames: { "#s": "status" },
-        ExpressionAttributeValues: {
-          ":s": status,
-          ":now": now,
-          ":pk": sk.GSI2PK,
-          ":sk": sk.GSI2SK,
-          ":acct": miner.accountId,
-          ":false": false,
-        },
-      }),
-    )
-    .catch((err: Error) => {
-      if (err.name === "ConditionalCheckFailedException") throw new ForbiddenError("this miner is banned");
-      throw err;
-    });
-  forgetMiner(miner.id);
-  return { ...miner, status, lastHeartbeatAt: now };
+/** A miner by id, whoever owns it (the coordinator's own reads: lease checks), strongly consistent. */
+export async function findMiner(id: string): Promise<Miner | undefined> {
+  const out = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: true }),
+  );
+  return out.Item ? v.parse(MinerItem, out.Item) : undefined;
+}
+
+/**
+ * The miner's heartbeat write, its only one: sets the status, the last heartbeat and the liveness lease (which keeps
+ * every job it holds alive), and takes the stop orders recorded since the last heartbeat (they are reported once).
+ * Returns the miner as it was before (its held jobs and stops). Offline miners come back online; a draining miner
+ * stays draining unless `status` says otherwise (a second write only then). 404 for a miner of another account or
+ * none, 403 if banned.
+ */
+export async function touchMiner(
+  principal: Pick<Principal, "accountId" | "kind">,
+  minerId: string | undefined,
+  status?: MinerStatus,
+  opts: { takeStops?: boolean } = {},
+): Promise<{ before: Miner; status: MinerStatus; leaseUntil: string }> {
+  const takeStops = opts.takeStops ?? true;
+  if (!minerId)
+    throw new ValidationError([
+      { path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" },
+    ]);
+  knownId(minerId, "mnr", "miner");
+  const now = new Date();
+  const iso = now.toISOString();
+  const leaseUntil = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
+  const write = async (next: MinerStatus, keepDraining: boolean) => {
+    const sk = statusKeys(minerId, next, iso);
+    try {
+      const out = await ddb().send(
+        new UpdateCommand({
+          TableName: config.tableName,
+          Key: keys.miner(minerId),
+          UpdateExpression: `SET #s = :s, lastHeartbeatAt = :now, leaseUntil = :lease, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk, held = if_not_exists(held, :empty), stops = ${takeStops ? ":empty" : "if_not_exists(stops, :empty)"}`,
+          ConditionExpression: `accountId = :acct AND (attribute_not_exists(banned) OR banned = :false)${keepDraining ? " AND #s <> :draining" : ""}`,
+          ExpressionAttributeNames: { "#s": "status" },
+          ExpressionAttributeValues: {
+            ":s": next,
+            ":now": iso,
+            ":lease": leaseUntil,
+            ":pk": sk.GSI2PK,
+            ":sk": sk.GSI2SK,
+            ":acct": principal.accountId,
+            ":false": false,
+            ":empty": {},
+            ...(keepDraining ? { ":draining": "draining" } : {}),
+          },
+          ReturnValues: "ALL_OLD",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+      return { ok: true as const, item: out.Attributes };
+    } catch (err) {
+      if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
+      // The refused item comes back in DynamoDB's wire form (the document client does not convert errors).
+      const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
+      return { ok: false as const, item: raw ? unmarshall(raw) : undefined };
+    }
+  };
+  const owned = (item: Record<string, unknown> | undefined) =>
+    item && (principal.kind === "admin" || item.accountId === principal.accountId);
+  let next: MinerStatus = status ?? "online";
+  let out = await write(next, status === undefined);
+  if (!out.ok && owned(out.item) && !out.item?.banned && out.item?.status === "draining") {
+    next = "draining";
+    out = await write(next, false);
+  }
+  forgetMiner(minerId);
+  if (!out.ok) {
+    // The condition refused: no such miner (the update would have created a stub: it did not, the condition
+    // needs accountId), another account's, or banned.
+    if (!owned(out.item)) throw new NotFoundError("miner");
+    throw new ForbiddenError("this miner is banned");
+  }
+  if (!out.item) throw new NotFoundError("miner");
+  return { before: v.parse(MinerItem, out.item), status: next, leaseUntil };
 }
 
 /** Miners whose last heartbeat is older than `before`, among those with `status` (for the offline sweep). */
