@@ -11,6 +11,8 @@ const jobRef = {
   service: v.string(),
   status: v.string(),
   attempt: v.number(),
+  /** The job's own `webhook_url`, when it has one: the webhook consumer delivers without reading the job. */
+  webhook_url: v.optional(v.string()),
 };
 
 export const EVENT_SCHEMAS = {
@@ -36,11 +38,23 @@ export const EVENT_SCHEMAS = {
     previous_expires_at: v.string(),
   }),
   "balance.adjusted.v1": v.object({ account_id: v.string(), amount: v.number(), reason: v.string() }),
-  "job.submitted.v1": v.object({ ...jobRef, priority: v.number(), max_price: v.number() }),
-  "job.assigned.v1": v.object({ ...jobRef, miner_id: v.string(), lease_expires_at: v.string() }),
+  "job.submitted.v1": v.object({
+    ...jobRef,
+    priority: v.number(),
+    max_price: v.number(),
+    /** When the queue TTL ends (the job timer's first due time). */
+    queue_deadline: v.optional(v.string()),
+  }),
+  "job.assigned.v1": v.object({
+    ...jobRef,
+    miner_id: v.string(),
+    lease_expires_at: v.string(),
+    /** When the execution timeout ends. */
+    timeout_at: v.optional(v.string()),
+  }),
   "job.started.v1": v.object({ ...jobRef, miner_id: v.string() }),
   "job.progress.v1": v.object({ ...jobRef, progress: v.number(), message: v.optional(v.string()) }),
-  "job.requeued.v1": v.object({ ...jobRef, reason: v.string() }),
+  "job.requeued.v1": v.object({ ...jobRef, reason: v.string(), queue_deadline: v.optional(v.string()) }),
   "job.completed.v1": v.object({ ...jobRef, miner_id: v.string(), units: v.number(), price: v.number() }),
   "job.failed.v1": v.object({ ...jobRef, error_code: v.string(), error_message: v.optional(v.string()) }),
   "job.cancelled.v1": v.object({ ...jobRef }),

@@ -181,6 +181,7 @@ async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> 
   const now = new Date();
   const token = `ct_${randomBytes(18).toString("base64url")}`;
   const lease = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
+  const timeoutAt = new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString();
   try {
     const next = await applyTransition(job, "claim", {
       changes: {
@@ -193,15 +194,12 @@ async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> 
         assignedAt: now.toISOString(),
         startedAt: undefined,
         leaseExpiresAt: lease,
-        timeoutAt: new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString(),
+        timeoutAt,
         progress: undefined,
         progressMessage: undefined,
       },
       with: [takeSlot(miner, job.id, token, lease), queuedCounter(job.accountId, -1)],
-      event: {
-        miner_id: miner.id,
-        lease_expires_at: lease,
-      },
+      event: { miner_id: miner.id, lease_expires_at: lease, timeout_at: timeoutAt },
       at: now,
     });
     return { claimed: { job: next, token } };

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mismatch } from "../matching/constraints.ts";
 import { capabilities, type Miner } from "../miners/miners.ts";
 import type { Job } from "./model.ts";
@@ -35,6 +36,8 @@ interface Waiter<C> {
   expired: boolean;
   rounds: number;
   done: boolean;
+  /** Runs a function in the poll's own async context (its request id, logs, meters): claims are the poll's work. */
+  run: <R>(fn: () => R) => R;
   resolve: (r: { claimed: C[]; full: boolean }) => void;
   timer?: NodeJS.Timeout;
 }
@@ -84,6 +87,7 @@ export class Matcher<C> {
         expired: false,
         rounds: 0,
         done: false,
+        run: AsyncLocalStorage.snapshot(),
         resolve,
       };
       w.timer = setTimeout(() => {
@@ -110,7 +114,9 @@ export class Matcher<C> {
       do {
         this.again = false;
         const live = this.waiters.filter((w) => !w.done);
-        await this.round(live).catch(() => {
+        // The shared scan runs in the context of the longest-waiting poll, each claim in its own poll's.
+        const first = live[0];
+        await (first ? first.run(() => this.round(live)) : this.round(live)).catch(() => {
           // A failed read ends this round; the waiters stay and the next round (recheck) tries again.
         });
         for (const w of live) {
@@ -185,16 +191,18 @@ export class Matcher<C> {
         }
         const waiter = w;
         waiter.busy = true;
-        const attempt = this.deps.claim(job, waiter.miner).then(
-          (outcome) => {
-            if ("claimed" in outcome) waiter.claimed.push(outcome.claimed);
-            else if ("full" in outcome) waiter.full = true;
-            else contended = true;
-          },
-          () => {
-            contended = true;
-          },
-        );
+        const attempt = waiter
+          .run(() => this.deps.claim(job, waiter.miner))
+          .then(
+            (outcome) => {
+              if ("claimed" in outcome) waiter.claimed.push(outcome.claimed);
+              else if ("full" in outcome) waiter.full = true;
+              else contended = true;
+            },
+            () => {
+              contended = true;
+            },
+          );
         const tracked = attempt.finally(() => {
           waiter.busy = false;
           inflight.delete(tracked);

@@ -8,6 +8,7 @@ import { keys, seqKey } from "../db/keys.ts";
 import { CoordError, NotFoundError } from "../errors.ts";
 import { isId } from "../ids.ts";
 import { parse } from "../validate.ts";
+import { watchJob } from "./changes.ts";
 import { type Job, JobItem, jobView } from "./model.ts";
 import { storedPayload } from "./payload.ts";
 import { isTerminal, JOB_STATUSES } from "./statuses.ts";
@@ -36,7 +37,8 @@ const WaitSeconds = v.optional(
 
 /**
  * Long-poll for a change: returns as soon as the job's version differs from `sinceVersion` (or it is terminal when
- * `untilTerminal`), or when `waitSeconds` pass. Reads back off from 50 ms to 500 ms.
+ * `untilTerminal`), or when `waitSeconds` pass. A change made in this instance wakes the wait with the new job
+ * (changes.ts: no read); a change made elsewhere is found by re-reading on a fallback schedule (1 s, doubling to 5 s).
  */
 export async function waitForJob(
   principal: Principal,
@@ -44,17 +46,27 @@ export async function waitForJob(
   waitSeconds: number,
   opts: { untilTerminal?: boolean; sinceVersion?: number } = {},
 ): Promise<Job> {
-  let job = await getOwnJob(principal, id);
-  const deadline = Date.now() + waitSeconds * 1000;
-  const since = opts.sinceVersion ?? job.version;
-  let pause = 50;
-  const done = (j: Job) => isTerminal(j.status) || (!opts.untilTerminal && j.version !== since);
-  while (!done(job) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
-    pause = Math.min(pause * 2, 500);
-    job = await getOwnJob(principal, id);
+  const watch = watchJob(id);
+  try {
+    let job = await getOwnJob(principal, id);
+    const deadline = Date.now() + waitSeconds * 1000;
+    const since = opts.sinceVersion ?? job.version;
+    let fallback = 1000;
+    const done = (j: Job) => isTerminal(j.status) || (!opts.untilTerminal && j.version !== since);
+    while (!done(job) && Date.now() < deadline) {
+      const changed = await watch.next(job.version, Math.min(fallback, Math.max(0, deadline - Date.now())));
+      if (changed) {
+        job = changed;
+        continue;
+      }
+      if (Date.now() >= deadline) break;
+      fallback = Math.min(fallback * 2, 5000);
+      job = await getOwnJob(principal, id);
+    }
+    return job;
+  } finally {
+    watch.close();
   }
-  return job;
 }
 
 export function parseWait(raw: string | undefined, path: string): number | undefined {

@@ -8,6 +8,7 @@ import type { TransactItem } from "../db/outbox.ts";
 import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
 import { assertStorableJson } from "../json.ts";
 import { type Posting, postingItems } from "../ledger/ledger.ts";
+import { cachedMiner } from "../miners/cache.ts";
 import { getMiner } from "../miners/miners.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
@@ -64,14 +65,28 @@ export const FailInput = v.object({
  * A job that no miner of this miner's account ever held is 404, exactly as a job that does not exist: a guessed
  * job id and token learn nothing about other accounts' jobs.
  */
+/** The caller's miner from the capability cache, if there (no read). */
+async function knownMiner(principal: Principal, minerId: string | undefined) {
+  const miner = minerId ? cachedMiner(minerId) : undefined;
+  return miner && miner.accountId === principal.accountId
+    ? { id: miner.id, accountId: miner.accountId }
+    : undefined;
+}
+
 async function heldJob(
   principal: Principal,
   minerId: string | undefined,
   jobId: string,
   token: string,
 ): Promise<Job> {
-  const miner = await getMiner(principal, minerId);
-  const job = await loadJob(jobId);
+  const [job, cached] = await Promise.all([loadJob(jobId), knownMiner(principal, minerId)]);
+  // The job names the miner and account that hold it: when they are the caller's, no miner read is needed. Anything
+  // else reads the miner (404 for a miner that is not the caller's), then answers as below.
+  const miner =
+    cached ??
+    (job?.minerId === minerId && job?.minerAccountId === principal.accountId && principal.kind === "miner"
+      ? { id: job.minerId as string, accountId: principal.accountId }
+      : await getMiner(principal, minerId));
   if (!job) throw new NotFoundError("job");
   if (job.claimToken !== token || job.minerId !== miner.id) {
     if (!everHeldBy(job, miner.accountId)) throw new NotFoundError("job");
@@ -320,7 +335,7 @@ export function requeue(
     },
     condition: opts.condition,
     with: [releaseSlot(job, opts.stop), queuedCounter(job.accountId, 1)],
-    event: { reason },
+    event: { reason, queue_deadline: job.queueDeadline },
     at: now,
   });
 }

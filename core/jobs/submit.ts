@@ -24,7 +24,7 @@ import { webhookUrlProblems } from "../webhooks/address.ts";
 import { jobItem } from "./item.ts";
 import { type Job, type JobView, jobView } from "./model.ts";
 import { payloadText } from "./payload.ts";
-import { TransactionRefused, transact } from "./transition.ts";
+import { jobRef, TransactionRefused, transact } from "./transition.ts";
 import { notifyWork } from "./wakeup.ts";
 
 export { MAX_INLINE_BYTES } from "./payload.ts";
@@ -179,12 +179,10 @@ export async function submitJob(
       accountId: job.accountId,
       correlationId: opts.correlationId,
       data: {
-        job_id: job.id,
-        service: job.service,
-        status: "queued",
-        attempt: 0,
+        ...jobRef(job),
         priority: job.priority,
         max_price: maxPrice,
+        queue_deadline: job.queueDeadline,
       },
       at: now,
     }),

@@ -19,14 +19,32 @@ export const Timer = v.object({
 });
 export type Timer = v.InferOutput<typeof Timer>;
 
-/** The chain a job event starts, if any. */
+/**
+ * The chain a job event starts, if any, and when it is first due: the event carries the deadline (queue TTL, lease,
+ * execution timeout), so the chain starts without reading the job. An event without one (older events) is due now.
+ */
 export function timerFor(
   eventType: string,
-  data: { job_id: string; attempt: number },
-): Omit<Timer, "due_at"> | undefined {
+  data: {
+    job_id: string;
+    attempt: number;
+    queue_deadline?: string;
+    lease_expires_at?: string;
+    timeout_at?: string;
+  },
+  now = new Date(),
+): Timer | undefined {
+  const at = (...times: (string | undefined)[]) =>
+    times.filter((t): t is string => typeof t === "string").sort()[0] ?? now.toISOString();
   if (eventType === "job.submitted.v1" || eventType === "job.requeued.v1")
-    return { job_id: data.job_id, phase: "queue", attempt: data.attempt };
-  if (eventType === "job.assigned.v1") return { job_id: data.job_id, phase: "lease", attempt: data.attempt };
+    return { job_id: data.job_id, phase: "queue", attempt: data.attempt, due_at: at(data.queue_deadline) };
+  if (eventType === "job.assigned.v1")
+    return {
+      job_id: data.job_id,
+      phase: "lease",
+      attempt: data.attempt,
+      due_at: at(data.lease_expires_at, data.timeout_at),
+    };
   return undefined;
 }
 

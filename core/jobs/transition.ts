@@ -5,6 +5,7 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { ConflictError } from "../errors.ts";
+import { publishJob } from "./changes.ts";
 import { jobItem } from "./item.ts";
 import type { Job } from "./model.ts";
 import { canTransition, TRANSITIONS, type TransitionName } from "./statuses.ts";
@@ -102,10 +103,17 @@ export async function applyTransition<N extends TransitionName>(
       at,
     }),
   ]);
+  publishJob(next);
   return next;
 }
 
 /** Common event fields for a job. */
 export function jobRef(job: Job) {
-  return { job_id: job.id, service: job.service, status: job.status, attempt: job.attempt };
+  return {
+    job_id: job.id,
+    service: job.service,
+    status: job.status,
+    attempt: job.attempt,
+    ...(job.webhookUrl ? { webhook_url: job.webhookUrl } : {}),
+  };
 }

@@ -109,6 +109,29 @@ async function ownEndpoint(principal: Principal, id: string): Promise<Endpoint> 
   return e;
 }
 
+/**
+ * The fan-out's view of an account's endpoints, per instance, so that an event of an account reads nothing when the
+ * account's endpoints were looked at in the last few seconds (most accounts have none: that is cached too). A change
+ * in this instance (create, update, delete, rotate, disable) evicts at once; another instance's change is seen
+ * within ENDPOINT_CACHE_MS. A delivery reads its endpoint again (secret, enabled), so a stale entry can delay a new
+ * endpoint's first events by at most that bound, never send to a deleted or disabled one.
+ */
+const ENDPOINT_CACHE_MS = 5000;
+const endpointCache = new Map<string, { endpoints: Endpoint[]; until: number }>();
+
+export async function cachedAccountEndpoints(accountId: string): Promise<Endpoint[]> {
+  const hit = endpointCache.get(accountId);
+  if (hit && Date.now() < hit.until) return hit.endpoints;
+  const endpoints = await accountEndpoints(accountId);
+  if (endpointCache.size >= 10_000) endpointCache.clear();
+  endpointCache.set(accountId, { endpoints, until: Date.now() + ENDPOINT_CACHE_MS });
+  return endpoints;
+}
+
+function forgetEndpoints(accountId: string): void {
+  endpointCache.delete(accountId);
+}
+
 /** Every endpoint of an account (at most `maxEndpoints`, so one query page). */
 export async function accountEndpoints(accountId: string): Promise<Endpoint[]> {
   const items: Endpoint[] = [];
@@ -206,6 +229,7 @@ export async function createEndpoint(
     }
     throw err;
   }
+  forgetEndpoints(principal.accountId);
   return { endpoint: view, replayed: false };
 }
 
@@ -255,6 +279,8 @@ async function putVersioned(next: Endpoint, expectedVersion: number): Promise<vo
       throw new CoordError("conflict", "the endpoint changed concurrently; read it again and retry");
     }
     throw err;
+  } finally {
+    forgetEndpoints(next.accountId);
   }
 }
 
@@ -273,6 +299,8 @@ export async function deleteEndpoint(principal: Principal, id: string): Promise<
     if ((err as Error).name === "ConditionalCheckFailedException")
       throw new NotFoundError("webhook endpoint");
     throw err;
+  } finally {
+    forgetEndpoints(principal.accountId);
   }
 }
 
@@ -367,5 +395,6 @@ export async function recordEndpointFailure(e: Endpoint, at: Date): Promise<{ di
     if (err instanceof TransactionRefused) return { disabled: false };
     throw err;
   }
+  forgetEndpoints(e.accountId);
   return { disabled: true };
 }

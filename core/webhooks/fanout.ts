@@ -4,10 +4,9 @@ import { WEBHOOK_EVENT_TYPES } from "../../events/rules.ts";
 import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
-import { loadJob } from "../jobs/read.ts";
 import { webhookConfig } from "./config.ts";
 import { deliver, type Target, type TaskQueue } from "./deliveries.ts";
-import { accountEndpoints, wants } from "./endpoints.ts";
+import { cachedAccountEndpoints, wants } from "./endpoints.ts";
 
 const WEBHOOK_TYPES: ReadonlySet<string> = new Set(WEBHOOK_EVENT_TYPES);
 
@@ -46,16 +45,15 @@ export async function passesProgressThrottle(env: Envelope): Promise<boolean> {
 export async function targetsFor(env: Envelope): Promise<Target[]> {
   const accountId = env.account_id;
   if (!accountId) return [];
-  const [endpoints, job] = await Promise.all([
-    accountEndpoints(accountId),
-    env.type.startsWith("job.") ? loadJob(env.subject) : undefined,
-  ]);
+  // What the event carries is enough: the job's own webhook_url rides in job events; endpoints are cached.
+  const endpoints = await cachedAccountEndpoints(accountId);
   const targets: Target[] = endpoints
     .filter((e) => wants(e, env.type))
     .map((e) => ({ kind: "endpoint", id: e.id, accountId, url: e.url }));
-  if (job?.webhookUrl && job.accountId === accountId) {
-    targets.push({ kind: "job", id: job.id, accountId, url: job.webhookUrl });
-  }
+  const jobUrl = env.type.startsWith("job.")
+    ? (env.data as { webhook_url?: unknown }).webhook_url
+    : undefined;
+  if (typeof jobUrl === "string") targets.push({ kind: "job", id: env.subject, accountId, url: jobUrl });
   return targets;
 }
 

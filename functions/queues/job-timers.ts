@@ -29,7 +29,7 @@ async function handle(record: SQSRecord): Promise<void> {
   if (body.detail) {
     const env = validateEnvelope(body.detail);
     const start = timerFor(env.type, env.data as { job_id: string; attempt: number });
-    if (start) await schedule({ ...start, due_at: new Date().toISOString() });
+    if (start) await schedule(start);
     return;
   }
   const timer = v.parse(Timer, body.timer);
