@@ -11,6 +11,7 @@ import {
 import { serve } from "@hono/node-server";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { generateApiKey } from "../core/accounts/api-key.ts";
+import { assertSettings } from "../core/settings.ts";
 import { QUEUES } from "../events/queues.ts";
 import { SCHEDULES } from "../functions/cron/schedules.ts";
 import { LocalBus } from "./bus.ts";
@@ -67,6 +68,8 @@ function resolveAdminKey(opts: LocalStackOptions, dataDir: string | undefined): 
  * definition, the Hono app on Node, and the pollers that invoke the real Lambda handlers.
  */
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  // Before anything starts: a malformed numeric setting is an error naming it, not a silently broken stack.
+  assertSettings();
   const onError = opts.onError ?? ((where, err) => console.error(`[${where}]`, err));
   const dataDir = opts.ephemeral ? undefined : (opts.dataDir ?? join(process.cwd(), ".coord"));
   if (dataDir) mkdirSync(dataDir, { recursive: true });

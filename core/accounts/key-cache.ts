@@ -1,5 +1,6 @@
 import type { Principal } from "../context.ts";
 import { UnauthorizedError } from "../errors.ts";
+import { setting } from "../settings.ts";
 
 /**
  * Verified keys, per instance (a Lambda instance, a local server). A request is authenticated from here when it
@@ -25,12 +26,7 @@ interface Entry {
 const entries = new Map<string, Entry>();
 
 export function keyCacheMs(): number {
-  const raw = process.env.COORD_KEY_CACHE_SECONDS;
-  const seconds = raw === undefined || raw === "" ? 5 : Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > 5) {
-    throw new Error(`COORD_KEY_CACHE_SECONDS must be a number from 0 to 5, got ${JSON.stringify(raw)}`);
-  }
-  return seconds * 1000;
+  return setting("COORD_KEY_CACHE_SECONDS") * 1000;
 }
 
 /** The cached verdict for a key hash, if still trusted: the principal, or a thrown 401. */

@@ -9,6 +9,7 @@ import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { forgetMiner, rememberMiner } from "../miners/cache.ts";
 import { getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
+import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { queueShards } from "./item.ts";
 import { type ClaimOutcome, Matcher } from "./matcher.ts";
@@ -96,7 +97,7 @@ export function queuedCounter(accountId: string, delta: number): TransactItem {
 }
 
 /** How many queued jobs one poll may look at per service before giving up on finding one it can run. */
-const scanBudget = () => Number(process.env.COORD_MATCH_SCAN_LIMIT ?? 200);
+const scanBudget = () => setting("COORD_MATCH_SCAN_LIMIT");
 const PAGE = 25;
 
 /**
@@ -142,7 +143,7 @@ async function* candidates(service: string): AsyncGenerator<Job> {
 }
 
 /** How many of the best candidates a poll shuffles before trying them (see `spread`). */
-const claimSpread = () => Math.max(1, Number(process.env.COORD_CLAIM_SPREAD ?? 4));
+const claimSpread = () => setting("COORD_CLAIM_SPREAD");
 
 /**
  * Reorders a candidate stream in windows of `width`, shuffled within each window. Many miners polling at once would

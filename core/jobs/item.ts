@@ -1,11 +1,12 @@
 import { config } from "../config.ts";
 import { keys } from "../db/keys.ts";
 import { shardOf } from "../db/shard.ts";
+import { setting } from "../settings.ts";
 import type { Job } from "./model.ts";
 import { isTerminal, LEASED } from "./statuses.ts";
 
-export const queueShards = () => Number(process.env.COORD_QUEUE_SHARDS ?? 4);
-export const deadlineShards = () => Number(process.env.COORD_DEADLINE_SHARDS ?? 4);
+export const queueShards = () => setting("COORD_QUEUE_SHARDS");
+export const deadlineShards = () => setting("COORD_DEADLINE_SHARDS");
 
 /** When the sweep must look at this job next: queue TTL while queued, lease or execution deadline while leased. */
 export function nextDeadline(job: Job): string | undefined {

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { mismatch } from "../matching/constraints.ts";
 import { capabilities, type Miner } from "../miners/miners.ts";
+import { setting } from "../settings.ts";
 import type { Job } from "./model.ts";
 import { clearIfUnchanged, readSummary } from "./queue-summary.ts";
 import { onWork } from "./wakeup.ts";
@@ -57,7 +58,7 @@ export interface MatcherDeps<C> {
 
 /** Claims in flight at once within a round. */
 const MAX_INFLIGHT = 16;
-const recheckMs = () => Number(process.env.COORD_POLL_RECHECK_MS ?? 250);
+const recheckMs = () => setting("COORD_POLL_RECHECK_MS");
 
 export class Matcher<C> {
   private waiters: Waiter<C>[] = [];

@@ -2,6 +2,7 @@ import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
+import { setting } from "../settings.ts";
 import { notifyWork } from "./wakeup.ts";
 
 /**
@@ -10,7 +11,7 @@ import { notifyWork } from "./wakeup.ts";
  * conditionally on the mark being unchanged, so a job that arrives meanwhile keeps it set. Each instance caches it
  * for a fraction of a second, so an empty poll usually reads nothing.
  */
-const cacheMs = () => Number(process.env.COORD_SUMMARY_CACHE_MS ?? 250);
+const cacheMs = () => setting("COORD_SUMMARY_CACHE_MS");
 let cached: { at: number; marks: Map<string, string> } | undefined;
 
 export async function readSummary(fresh = false): Promise<Map<string, string>> {

@@ -19,6 +19,7 @@ import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts"
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
+import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
 import { jobItem } from "./item.ts";
@@ -70,7 +71,7 @@ export const SubmitInput = v.object({
 export type SubmitInput = v.InferOutput<typeof SubmitInput>;
 
 /** How far each queued job of an account pushes its next job back, for fair share within a priority. */
-const fairQuantumMs = () => Number(process.env.COORD_FAIR_QUANTUM_MS ?? 1000);
+const fairQuantumMs = () => setting("COORD_FAIR_QUANTUM_MS");
 
 export interface SubmitResult {
   status: 201;

@@ -1,3 +1,4 @@
+import { setting } from "../settings.ts";
 import type { Miner } from "./miners.ts";
 
 /**
@@ -11,12 +12,7 @@ const MAX_ENTRIES = 10_000;
 const entries = new Map<string, { miner: Miner; until: number }>();
 
 export function minerCacheMs(): number {
-  const raw = process.env.COORD_MINER_CACHE_SECONDS;
-  const seconds = raw === undefined || raw === "" ? 5 : Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0 || seconds > 60) {
-    throw new Error(`COORD_MINER_CACHE_SECONDS must be a number from 0 to 60, got ${JSON.stringify(raw)}`);
-  }
-  return seconds * 1000;
+  return setting("COORD_MINER_CACHE_SECONDS") * 1000;
 }
 
 export function cachedMiner(id: string, now = Date.now()): Miner | undefined {

@@ -15,12 +15,13 @@ import { knownId } from "../ids.ts";
 import type { Capabilities } from "../matching/constraints.ts";
 import { attachMinerItems, poolForMiner } from "../pools/pools.ts";
 import { findService } from "../services/registry.ts";
+import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { cachedMiner, forgetMiner, rememberMiner } from "./cache.ts";
 
 export const MINER_STATUSES = ["online", "draining", "offline"] as const;
 export type MinerStatus = (typeof MINER_STATUSES)[number];
-export const minerShards = () => Number(process.env.COORD_MINER_SHARDS ?? 4);
+export const minerShards = () => setting("COORD_MINER_SHARDS");
 
 const name = (what: string, max: number) =>
   v.pipe(

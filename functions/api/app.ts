@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CoordError } from "../../core/errors.ts";
+import { assertSettings } from "../../core/settings.ts";
 import { log } from "../log.ts";
 import { bodyGate } from "./body-limit.ts";
 import type { AppEnv } from "./env.ts";
@@ -24,6 +25,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The whole HTTP API. The same app runs on Lambda (functions/api/handler.ts) and on Node (local/). */
 export function createApp() {
+  // A malformed numeric setting stops the app here (a Lambda's cold start, `npm start`), naming it.
+  assertSettings();
   const app = new Hono<AppEnv>();
 
   app.use(requestId({ headerName: "X-Request-Id" }));

@@ -1,3 +1,5 @@
+import { setting } from "../../core/settings.ts";
+
 /**
  * Cron handlers and their schedules, defined once: `stacks/cron.ts` creates an EventBridge schedule for each and
  * `local/cron.ts` runs each on the same period. `handler` is a module under functions/cron exporting `handler`.
@@ -13,6 +15,6 @@ export const SCHEDULES: Schedule[] = [
   {
     name: "deadline-sweep",
     handler: "functions/cron/sweep.ts",
-    everySeconds: Number(process.env.COORD_SWEEP_SECONDS ?? 1),
+    everySeconds: setting("COORD_SWEEP_SECONDS"),
   },
 ];

@@ -1,0 +1,75 @@
+/**
+ * Every numeric setting read from the environment, defined once with its default and bounds. `setting()` reads and
+ * checks one (each call: tests and the benchmarks change the environment); `assertSettings()` checks them all at
+ * start (the app's creation, which is a Lambda's cold start, and `npm start`), so that a typo such as
+ * `COORD_QUEUE_SHARDS=four` stops the coordinator with a message naming it instead of silently breaking claims.
+ */
+interface NumericSetting {
+  default: number;
+  min: number;
+  max: number;
+  integer?: boolean;
+  what: string;
+}
+
+export const SETTINGS = {
+  COORD_LEASE_SECONDS: {
+    default: 60,
+    min: 1,
+    max: 86_400,
+    integer: true,
+    what: "lease length of a claimed job",
+  },
+  COORD_HEARTBEAT_SECONDS: { default: 10, min: 1, max: 3600, integer: true, what: "heartbeat interval" },
+  COORD_MAX_WAIT_SECONDS: { default: 60, min: 0, max: 900, what: "longest wait of any request" },
+  COORD_EVENT_RETENTION_DAYS: { default: 30, min: 1, max: 3650, integer: true, what: "event retention" },
+  COORD_QUEUE_SHARDS: { default: 4, min: 1, max: 64, integer: true, what: "ready-queue shards per service" },
+  COORD_DEADLINE_SHARDS: { default: 4, min: 1, max: 64, integer: true, what: "deadline-index shards" },
+  COORD_MINER_SHARDS: { default: 4, min: 1, max: 64, integer: true, what: "miner-status index shards" },
+  COORD_SUMMARY_CACHE_MS: { default: 250, min: 0, max: 60_000, what: "queue summary cache" },
+  COORD_POLL_RECHECK_MS: { default: 250, min: 10, max: 60_000, what: "matcher recheck period" },
+  COORD_MATCH_SCAN_LIMIT: { default: 200, min: 1, max: 10_000, integer: true, what: "jobs a round inspects" },
+  COORD_CLAIM_SPREAD: {
+    default: 4,
+    min: 1,
+    max: 64,
+    integer: true,
+    what: "candidates spread after a lost race",
+  },
+  COORD_FAIR_QUANTUM_MS: { default: 1000, min: 0, max: 3_600_000, what: "fair-share quantum" },
+  COORD_SWEEP_SECONDS: { default: 1, min: 0.1, max: 3600, what: "local sweep period" },
+  COORD_KEY_CACHE_SECONDS: { default: 5, min: 0, max: 5, what: "verified-key cache bound" },
+  COORD_MINER_CACHE_SECONDS: { default: 5, min: 0, max: 60, what: "miner capability cache" },
+} as const satisfies Record<string, NumericSetting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+function problem(name: SettingName, raw: string): string | undefined {
+  const spec: NumericSetting = SETTINGS[name];
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n)) return `${name} must be a number, got ${JSON.stringify(raw)}`;
+  if (spec.integer && !Number.isInteger(n))
+    return `${name} must be a whole number, got ${JSON.stringify(raw)}`;
+  if (n < spec.min || n > spec.max)
+    return `${name} (${spec.what}) must be from ${spec.min} to ${spec.max}, got ${JSON.stringify(raw)}`;
+  return undefined;
+}
+
+/** The setting's value (its default when unset or empty); a malformed or out-of-range value throws, naming it. */
+export function setting(name: SettingName): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return SETTINGS[name].default;
+  const bad = problem(name, raw);
+  if (bad) throw new Error(bad);
+  return Number(raw);
+}
+
+/** Checks every numeric setting at once; throws one error listing each bad one. */
+export function assertSettings(env: NodeJS.ProcessEnv = process.env): void {
+  const bad = (Object.keys(SETTINGS) as SettingName[])
+    .map((name) =>
+      env[name] === undefined || env[name] === "" ? undefined : problem(name, String(env[name])),
+    )
+    .filter((p): p is string => p !== undefined);
+  if (bad.length > 0) throw new Error(`invalid configuration:\n  ${bad.join("\n  ")}`);
+}
