@@ -1,11 +1,83 @@
 import {
   CreateTableCommand,
+  type Projection as DdbProjection,
   DescribeTableCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndexDescription,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
-import { ATTRIBUTES, TABLE } from "../core/db/table.ts";
+import { ATTRIBUTES, type IndexName, type Projection, TABLE } from "../core/db/table.ts";
+
+/** The index projection in DynamoDB's form. */
+function ddbProjection(p: Projection): DdbProjection {
+  if (p === "ALL" || p === "KEYS_ONLY") return { ProjectionType: p };
+  return { ProjectionType: "INCLUDE", NonKeyAttributes: [...p] };
+}
+
+function sameProjection(have: DdbProjection | undefined, want: DdbProjection): boolean {
+  if (have?.ProjectionType !== want.ProjectionType) return false;
+  const a = [...(have?.NonKeyAttributes ?? [])].sort();
+  const b = [...(want.NonKeyAttributes ?? [])].sort();
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function indexSpec(name: IndexName) {
+  const idx = TABLE.indexes[name];
+  return {
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: idx.partitionKey, KeyType: "HASH" as const },
+      { AttributeName: idx.sortKey, KeyType: "RANGE" as const },
+    ],
+    Projection: ddbProjection(idx.projection),
+  };
+}
+
+async function waitForIndex(client: DynamoDBClient, tableName: string, name: string, gone: boolean) {
+  for (let i = 0; i < 600; i++) {
+    const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    const idx = out.Table?.GlobalSecondaryIndexes?.find((g) => g.IndexName === name);
+    if (gone ? !idx : idx?.IndexStatus === "ACTIVE") return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`index ${name} of ${tableName} did not become ${gone ? "deleted" : "active"}`);
+}
+
+/**
+ * A table persisted by an earlier version (`.coord/`) whose indexes project otherwise than the definition: each such
+ * index is dropped and built again (DynamoDB Local backfills it from the table), so that the readers find what the
+ * definition promises.
+ */
+async function migrateIndexes(
+  client: DynamoDBClient,
+  tableName: string,
+  have: GlobalSecondaryIndexDescription[],
+) {
+  for (const name of Object.keys(TABLE.indexes) as IndexName[]) {
+    const spec = indexSpec(name);
+    const current = have.find((g) => g.IndexName === name);
+    if (current && sameProjection(current.Projection, spec.Projection)) continue;
+    if (current) {
+      await client.send(
+        new UpdateTableCommand({
+          TableName: tableName,
+          GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: name } }],
+        }),
+      );
+      await waitForIndex(client, tableName, name, true);
+    }
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: ATTRIBUTES.map((a) => ({ AttributeName: a, AttributeType: "S" })),
+        GlobalSecondaryIndexUpdates: [{ Create: spec }],
+      }),
+    );
+    await waitForIndex(client, tableName, name, false);
+  }
+}
 
 /** Creates the single table from its one definition (core/db/table.ts) unless it already exists. */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<string> {
@@ -13,6 +85,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
     const arn = out.Table?.LatestStreamArn;
     if (!arn) throw new Error(`table ${tableName} exists without a stream`);
+    await migrateIndexes(client, tableName, out.Table?.GlobalSecondaryIndexes ?? []);
     return arn;
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) throw err;
@@ -26,14 +99,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
         { AttributeName: TABLE.partitionKey, KeyType: "HASH" },
         { AttributeName: TABLE.sortKey, KeyType: "RANGE" },
       ],
-      GlobalSecondaryIndexes: Object.entries(TABLE.indexes).map(([name, idx]) => ({
-        IndexName: name,
-        KeySchema: [
-          { AttributeName: idx.partitionKey, KeyType: "HASH" },
-          { AttributeName: idx.sortKey, KeyType: "RANGE" },
-        ],
-        Projection: { ProjectionType: "ALL" },
-      })),
+      GlobalSecondaryIndexes: (Object.keys(TABLE.indexes) as IndexName[]).map(indexSpec),
       StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.stream },
     }),
   );

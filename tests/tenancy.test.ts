@@ -518,7 +518,8 @@ describe("two miners", () => {
       expect(res.text).not.toContain("a's output");
     }
     await withoutHeartbeats(async () => {
-      const lease = (await getItem(`JOB#${held.id}`, "JOB"))?.leaseExpiresAt;
+      // Leases are the miner's: A's job lives while A's miner's liveness lease does. B's heartbeat must not move it.
+      const lease = (await getItem(`MINER#${a.miner.id}`, "MINER"))?.leaseUntil;
       const beat = await api<{ stop: { job_id: string }[] }>("POST", "/v1/miners/heartbeat", {
         key: b.miner.key,
         headers: own,
@@ -526,7 +527,12 @@ describe("two miners", () => {
       });
       expect(beat.status).toBe(200);
       expect(beat.body.stop.map((s) => s.job_id)).toEqual([held.id]);
-      expect((await getItem(`JOB#${held.id}`, "JOB"))?.leaseExpiresAt).toBe(lease);
+      expect((await getItem(`MINER#${a.miner.id}`, "MINER"))?.leaseUntil).toBe(lease);
+      // Nor did it put A's job in B's miner's hands.
+      const bHolds = (await getItem(`MINER#${b.miner.id}`, "MINER"))?.held as
+        | Record<string, string>
+        | undefined;
+      expect(Object.keys(bHolds ?? {})).not.toContain(held.id);
     });
     expect(await snapshotOfA()).toEqual(before);
 

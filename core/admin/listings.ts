@@ -2,6 +2,7 @@ import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
+import { hydrate } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
@@ -71,8 +72,12 @@ export async function adminListJobs(query: unknown) {
         }
       : {}),
   });
+  // The deadline index projects status, service and account (the filters); the views need the jobs themselves.
   return {
-    jobs: page.items.map((i) => ({ ...jobView(v.parse(JobItem, i)), account_id: i.accountId })),
+    jobs: (await hydrate(page.items)).map((i) => ({
+      ...jobView(v.parse(JobItem, i)),
+      account_id: i.accountId,
+    })),
     next_cursor: page.nextCursor,
   };
 }
@@ -93,8 +98,9 @@ export async function adminListMiners(query: unknown) {
     limit: Number(q.limit),
     cursor: q.cursor,
   });
+  // The miners-by-status index holds keys only: read the miners it pages over.
   return {
-    miners: page.items.map((i) => ({
+    miners: (await hydrate(page.items)).map((i) => ({
       ...minerView(v.parse(MinerItem, i)),
       account_id: i.accountId,
       banned: i.banned === true,

@@ -33,3 +33,14 @@ export async function batchGetAll(keys: Key[], opts: { consistent?: boolean } = 
   }
   return found;
 }
+
+/**
+ * The items behind index entries that project less than the item (keys-only or narrow indexes), in the entries'
+ * order; an entry whose item is gone meanwhile is left out.
+ */
+export async function hydrate(entries: Key[]): Promise<Key[]> {
+  if (entries.length === 0) return [];
+  const found = await batchGetAll(entries.map((e) => ({ PK: e.PK, SK: e.SK })));
+  const byKey = new Map(found.map((i) => [`${i.PK}\n${i.SK}`, i]));
+  return entries.map((e) => byKey.get(`${e.PK}\n${e.SK}`)).filter((i): i is Key => i !== undefined);
+}

@@ -5,6 +5,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
+import { hydrate } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
@@ -434,7 +435,8 @@ export async function silentMiners(status: MinerStatus, before: string): Promise
         Limit: 100,
       }),
     );
-    for (const item of out.Items ?? []) found.push(v.parse(MinerItem, item));
+    // Keys only in the index: read the silent miners themselves (few: they are the ones to mark offline).
+    for (const item of await hydrate(out.Items ?? [])) found.push(v.parse(MinerItem, item));
   }
   return found;
 }
