@@ -43,7 +43,7 @@ const PHASES = ["submit", "claim", "start", "result", "observe", "empty poll", "
 /** Phases that move a job (the rest is observation, waiting or upkeep). */
 const JOB_PATH = new Set(["submit", "claim", "start", "result"]);
 
-const classify: instrument.Classifier = (method, path, status) => {
+export const classify: instrument.Classifier = (method, path, status) => {
   const p = path.split("?")[0] ?? "";
   if (method === "POST" && p === "/v1/jobs") return "submit";
   if (method === "GET" && /^\/v1\/jobs\/[^/]+$/.test(p)) return "observe";
@@ -122,8 +122,8 @@ async function submitAndObserve(
   else t.failed++;
 }
 
-/** Runs a claimed echo job as a miner would: start, then the result (output = input). */
-async function runJob(http: Http, miner: Miner, job: Job, t: Tally): Promise<void> {
+/** Runs a claimed echo job as a miner would: start, then the result (output = input). True if the result was taken. */
+async function runJob(http: Http, miner: Miner, job: Job, t: Tally): Promise<boolean> {
   const auth = { key: miner.key, headers: miner.headers };
   const body = { claim_token: job.claim_token };
   const started = await call(() => http.post(`/v1/miners/${job.job_id}/start`, body, auth));
@@ -132,6 +132,7 @@ async function runJob(http: Http, miner: Miner, job: Job, t: Tally): Promise<voi
     http.post(`/v1/miners/${job.job_id}/result`, { ...body, output: job.input }, auth),
   );
   if (done.status !== 200) error(t, `result ${done.status}`);
+  return done.status === 200;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -149,12 +150,27 @@ export interface LoadResult {
   snap: instrument.Snapshot;
 }
 
-async function underLoad(
+/** How the load's clients behave (bench/hot-path.ts); the defaults are the lifecycle benchmark's. */
+export interface LoadShape {
+  /**
+   * true (default): each client job is submitted, then long-polled until terminal. false: a client submits its next
+   * job as soon as the submit returns and never looks at the job again; a job is complete when the miner's result is
+   * taken (200), `endToEndMs` is submit -> result taken, and `seconds` runs from the first submit to the last
+   * completion.
+   */
+  observe?: boolean;
+  /** Seconds to wait after the measurement for abandoned polls to end (default: the polls' wait_seconds). */
+  drainSeconds?: number;
+}
+
+export async function underLoad(
   stack: LocalStack,
   clients: Account[],
   miners: Miner[],
   opts: LifecycleOptions,
+  shape: LoadShape = {},
 ): Promise<LoadResult> {
+  const observe = shape.observe ?? true;
   const run = Math.random().toString(36).slice(2, 8);
   const t = newTally();
   const submittedAt = new Map<number, number>();
@@ -164,6 +180,21 @@ async function underLoad(
   const minerHttp = new Http(stack.url, opts.miners * (opts.minerSlots + 2) + 8);
   const started = performance.now();
   const deadline = opts.maxSeconds > 0 ? started + opts.maxSeconds * 1000 : Number.POSITIVE_INFINITY;
+  /** Unobserved load: jobs accepted (201), and when the last result was taken. */
+  let accepted = 0;
+  let lastDone = started;
+
+  /** Unobserved load: one submit, nothing else. */
+  async function submitOnly(client: Account, input: Record<string, unknown>) {
+    const res = await call(() =>
+      clientHttp.post<{ id: string }>("/v1/jobs", { service: "echo", input }, { key: client.key }),
+    );
+    if (res.status !== 201) error(t, `submit ${res.status}`);
+    else {
+      accepted++;
+      t.submitMs.push(res.ms);
+    }
+  }
 
   async function pipeline(client: Account) {
     for (;;) {
@@ -171,7 +202,8 @@ async function underLoad(
       const n = next++;
       if (n >= opts.jobs) return;
       submittedAt.set(n, performance.now());
-      await submitAndObserve(clientHttp, client, { bench: run, n }, t);
+      if (observe) await submitAndObserve(clientHttp, client, { bench: run, n }, t);
+      else await submitOnly(client, { bench: run, n });
     }
   }
 
@@ -209,7 +241,10 @@ async function underLoad(
         ),
       );
       if (res.status === 204) {
-        if (opts.waitSeconds === 0) await sleep(Number(res.headers["retry-after-ms"] ?? 1000));
+        // Marked offline (silent too long, e.g. between runs): heartbeat at once, as the answer's Coord-Hint says.
+        if (res.headers["coord-miner-status"] === "offline")
+          await call(() => minerHttp.post("/v1/miners/heartbeat", {}, auth));
+        else if (opts.waitSeconds === 0) await sleep(Number(res.headers["retry-after-ms"] ?? 1000));
         continue;
       }
       if (res.status !== 200) {
@@ -221,11 +256,25 @@ async function underLoad(
         const t0 = submittedAt.get(Number(job.input?.n));
         if (t0 !== undefined) t.claimMs.push(performance.now() - t0);
         held.set(job.job_id, job.claim_token);
-        const p = runJob(minerHttp, miner, job, t).finally(() => {
-          held.delete(job.job_id);
-          running.delete(p);
-          slotFreed();
-        });
+        const p = runJob(minerHttp, miner, job, t)
+          .then((ok) => {
+            if (observe) return;
+            const now = performance.now();
+            if (ok) {
+              t.completed++;
+              if (t0 !== undefined) t.endToEndMs.push(now - t0);
+            } else t.failed++;
+            lastDone = now;
+          })
+          .catch((e) => {
+            // The pool closes when the run ends: a job still in hand then is not an error of the stack.
+            if (!stopping) error(t, `job: ${String(e)}`);
+          })
+          .finally(() => {
+            held.delete(job.job_id);
+            running.delete(p);
+            slotFreed();
+          });
         running.add(p);
       }
     }
@@ -245,7 +294,12 @@ async function underLoad(
     ),
   );
   await Promise.all(clients.flatMap((c) => Array.from({ length: opts.inflight }, () => pipeline(c))));
-  const seconds = (performance.now() - started) / 1000;
+  if (!observe) {
+    // Every accepted job is run by the miners; give up on stragglers after a while (they show as missing).
+    const giveUp = performance.now() + Math.max(60, 3 * opts.waitSeconds) * 1000;
+    while (t.completed + t.failed < accepted && performance.now() < giveUp) await sleep(20);
+  }
+  const seconds = ((observe ? performance.now() : lastDone) - started) / 1000;
   clearInterval(ticker);
   stopping = true;
   minerHttp.close(); // ends the waiting polls on our side; the server finishes their wait on its own
@@ -253,7 +307,7 @@ async function underLoad(
   await agents;
   await sleep(1000); // the stream and queue consumers catch up
   const snap = instrument.snapshot();
-  await sleep(opts.waitSeconds * 1000); // abandoned polls end before anything else is measured
+  await sleep((shape.drainSeconds ?? opts.waitSeconds) * 1000); // abandoned polls end before anything else is measured
   return {
     seconds,
     jobs: Math.min(next, opts.jobs),
@@ -278,7 +332,7 @@ export interface SerialResult {
   snap: instrument.Snapshot;
 }
 
-async function serial(
+export async function serial(
   stack: LocalStack,
   client: Account,
   miner: Miner,
@@ -333,7 +387,7 @@ export interface IdleResult {
   snap: instrument.Snapshot;
 }
 
-async function idle(
+export async function idle(
   stack: LocalStack,
   miners: Miner[],
   mode: IdleResult["mode"],

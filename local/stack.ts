@@ -87,6 +87,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     ]);
     stops.push(dynamo.stop, sqsLocal.stop);
 
+    // One instance: every writer (API, stream, consumers, sweep) announces work in this process, so waiting polls
+    // are woken at once and the matcher's summary recheck is only a backstop (on Lambda it carries work between
+    // instances, every 250 ms).
+    process.env.COORD_POLL_RECHECK_MS ??= "2000";
     Object.assign(process.env, {
       COORD_TABLE_NAME: tableName,
       COORD_DYNAMO_ENDPOINT: dynamo.endpoint,

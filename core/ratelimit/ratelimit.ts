@@ -19,12 +19,14 @@ import { keys } from "../db/keys.ts";
  * (`expiresAt`) has removed it yet (DynamoDB Local never does).
  *
  * Batches: an instance reserves tokens for a bucket and spends them from memory. The batch grows while the key is
- * busy (1, 2, 4, ... up to RESERVE_MAX = 20: an idle key does not strand tokens) and an unspent token lapses
- * RESERVE_TTL_MS (1 s) after it was reserved. Over-admission bound: every admitted request spends a token the
- * shared bucket handed out, so a key is never admitted more than its bucket allows; a token may only be spent up to
- * 1 s after the bucket released it, so across N instances at most N x 20 requests land later than the bucket's
- * own schedule would place them (the most a window of time can see above the limit). Unspent tokens are lost
- * (under-admission, at most 20 per instance and bucket a second).
+ * busy (1, 2, 4, ... up to RESERVE_MAX = 20: an idle key does not strand tokens; "busy" means the last batch was
+ * spent before it lapsed) and an unspent token lapses RESERVE_TTL_MS (60 s) after it was reserved, so that even a
+ * miner long-polling once every 20 s costs one write per 20 polls. Over-admission bound: every admitted request
+ * spends a token the shared bucket handed out, so a key is never admitted more than its bucket allows; a token may
+ * only be spent up to 60 s after the bucket released it, so across N instances at most N x 20 requests in any
+ * window land later than the bucket's own schedule would place them (the most a window can see above the limit,
+ * against bursts of 100 or more). Unspent tokens are lost (under-admission, at most 20 per instance and bucket a
+ * minute).
  *
  * Cost: one conditional UpdateItem (1 WCU, item < 1 KB) per reservation when this instance guessed the case right
  * (it remembers the last tat it saw per bucket, a hint that only picks which write to try first; correctness comes
@@ -35,7 +37,7 @@ import { keys } from "../db/keys.ts";
 /** Most tokens one reservation takes. */
 export const RESERVE_MAX = 20;
 /** How long reserved tokens may be spent. */
-export const RESERVE_TTL_MS = 1000;
+export const RESERVE_TTL_MS = 60_000;
 
 export const ROUTE_CLASSES = ["submit", "poll", "read", "write", "admin"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
