@@ -1,6 +1,7 @@
 import type { Principal } from "../context.ts";
 import { UnauthorizedError } from "../errors.ts";
 import { setting } from "../settings.ts";
+import { TtlCache } from "../ttl-cache.ts";
 
 /**
  * Verified keys, per instance (a Lambda instance, a local server). A request is authenticated from here when it
@@ -12,18 +13,14 @@ import { setting } from "../settings.ts";
  * instance stops accepting it when its entry lapses, within the bound. Refusals (unknown, revoked, expired) are
  * kept the same way, so a flood of bad keys costs one read per key and bound, not one per request.
  */
-const MAX_ENTRIES = 10_000;
-
 interface Entry {
   principal?: Principal;
   refusal?: string;
-  /** When the entry lapses (ms). */
-  until: number;
   /** The key's id and its ancestors' ids: revoking any of them evicts this entry. */
   lineage: string[];
 }
 
-const entries = new Map<string, Entry>();
+const entries = new TtlCache<Entry>(() => keyCacheMs());
 
 export function keyCacheMs(): number {
   return setting("COORD_KEY_CACHE_SECONDS") * 1000;
@@ -31,14 +28,9 @@ export function keyCacheMs(): number {
 
 /** The cached verdict for a key hash, if still trusted: the principal, or a thrown 401. */
 export function cachedPrincipal(hash: string, now = Date.now()): Principal | undefined {
-  const entry = entries.get(hash);
-  if (!entry) return undefined;
-  if (now >= entry.until) {
-    entries.delete(hash);
-    return undefined;
-  }
-  if (entry.refusal) throw new UnauthorizedError(entry.refusal);
-  return entry.principal;
+  const entry = entries.get(hash, now);
+  if (entry?.refusal) throw new UnauthorizedError(entry.refusal);
+  return entry?.principal;
 }
 
 /** Remembers a verdict until `expiresAt` (ms) or the staleness bound, whichever comes first. */
@@ -49,15 +41,12 @@ export function rememberKey(
   expiresAt = Number.POSITIVE_INFINITY,
   now = Date.now(),
 ): void {
-  const ttl = keyCacheMs();
-  if (ttl === 0) return;
-  if (entries.size >= MAX_ENTRIES && !entries.has(hash)) entries.clear();
-  entries.set(hash, { ...verdict, until: Math.min(now + ttl, expiresAt), lineage });
+  entries.set(hash, { ...verdict, lineage }, expiresAt, now);
 }
 
 /** Evicts a key and every key delegated from it (called after this instance revoked or rotated it). */
 export function forgetKey(keyId: string): void {
-  for (const [hash, entry] of entries) if (entry.lineage.includes(keyId)) entries.delete(hash);
+  entries.deleteWhere((e) => e.lineage.includes(keyId));
 }
 
 /** Empties the cache (tests: a fresh instance). */

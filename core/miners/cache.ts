@@ -1,4 +1,5 @@
 import { setting } from "../settings.ts";
+import { TtlCache } from "../ttl-cache.ts";
 import type { Miner } from "./miners.ts";
 
 /**
@@ -8,28 +9,18 @@ import type { Miner } from "./miners.ts";
  * evicts the entry and reads the miner again. A change made in this instance (registration, heartbeat status,
  * drain, ban, offline) evicts at once; another instance's change is seen within the bound.
  */
-const MAX_ENTRIES = 10_000;
-const entries = new Map<string, { miner: Miner; until: number }>();
+const entries = new TtlCache<Miner>(() => minerCacheMs());
 
 export function minerCacheMs(): number {
   return setting("COORD_MINER_CACHE_SECONDS") * 1000;
 }
 
 export function cachedMiner(id: string, now = Date.now()): Miner | undefined {
-  const entry = entries.get(id);
-  if (!entry) return undefined;
-  if (now >= entry.until) {
-    entries.delete(id);
-    return undefined;
-  }
-  return entry.miner;
+  return entries.get(id, now);
 }
 
 export function rememberMiner(miner: Miner, now = Date.now()): void {
-  const ttl = minerCacheMs();
-  if (ttl === 0) return;
-  if (entries.size >= MAX_ENTRIES && !entries.has(miner.id)) entries.clear();
-  entries.set(miner.id, { miner, until: now + ttl });
+  entries.set(miner.id, miner, undefined, now);
 }
 
 export function forgetMiner(id: string): void {

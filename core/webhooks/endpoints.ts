@@ -16,6 +16,7 @@ import {
 } from "../idempotency/idempotency.ts";
 import { newId } from "../ids.ts";
 import { TransactionRefused, transact } from "../jobs/transition.ts";
+import { TtlCache } from "../ttl-cache.ts";
 import { parse } from "../validate.ts";
 import { assertWebhookUrl } from "./address.ts";
 import { webhookConfig } from "./config.ts";
@@ -117,14 +118,13 @@ async function ownEndpoint(principal: Principal, id: string): Promise<Endpoint> 
  * endpoint's first events by at most that bound, never send to a deleted or disabled one.
  */
 const ENDPOINT_CACHE_MS = 5000;
-const endpointCache = new Map<string, { endpoints: Endpoint[]; until: number }>();
+const endpointCache = new TtlCache<Endpoint[]>(() => ENDPOINT_CACHE_MS);
 
 export async function cachedAccountEndpoints(accountId: string): Promise<Endpoint[]> {
   const hit = endpointCache.get(accountId);
-  if (hit && Date.now() < hit.until) return hit.endpoints;
+  if (hit) return hit;
   const endpoints = await accountEndpoints(accountId);
-  if (endpointCache.size >= 10_000) endpointCache.clear();
-  endpointCache.set(accountId, { endpoints, until: Date.now() + ENDPOINT_CACHE_MS });
+  endpointCache.set(accountId, endpoints);
   return endpoints;
 }
 
