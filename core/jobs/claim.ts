@@ -221,6 +221,7 @@ const matcher = new Matcher<Claimed>({
       (j) => j.priority,
     ),
   claim: claimJob,
+  scanBudget,
 });
 
 async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {

@@ -25,6 +25,7 @@ function world(jobCount: number, opts: { regions?: (i: number) => string } = {})
   const owner = new Map<string, string>();
   const held = new Map<string, number>();
   let attempts = 0;
+  let clears = 0;
   let announce: (service: string) => void = () => {};
   const matcher = new Matcher<string>({
     candidates: async function* () {
@@ -40,7 +41,10 @@ function world(jobCount: number, opts: { regions?: (i: number) => string } = {})
       return { claimed: job.id };
     },
     summary: async () => new Map([["echo", "marked"]]),
-    clear: async () => {},
+    clear: async () => {
+      clears++;
+    },
+    scanBudget: () => 200,
     onWork: (listener) => {
       announce = listener;
     },
@@ -62,11 +66,29 @@ function world(jobCount: number, opts: { regions?: (i: number) => string } = {})
     owner,
     held,
     attempts: () => attempts,
+    clears: () => clears,
     announce: (s: string) => announce(s),
   };
 }
 
 describe("the matcher: exclusive hand-off of ready jobs to waiting polls", () => {
+  it("a round that takes every job it saw clears the service's mark; one that leaves a job behind does not", async () => {
+    const all = world(2);
+    await Promise.all([
+      all.matcher.request(all.miner("a"), 1, 50),
+      all.matcher.request(all.miner("b"), 1, 50),
+    ]);
+    expect(all.owner.size).toBe(2);
+    expect(all.clears()).toBeGreaterThanOrEqual(1);
+    const some = world(3, { regions: (i) => (i === 2 ? "eu" : "us") });
+    await Promise.all([
+      some.matcher.request(some.miner("a", 1, "us"), 1, 50),
+      some.matcher.request(some.miner("b", 1, "us"), 1, 50),
+    ]);
+    expect(some.owner.size).toBe(2);
+    expect(some.clears()).toBe(0);
+  });
+
   it("fifty waiting polls and one job: one claim attempt, one winner", async () => {
     const w = world(0);
     const polls = Array.from({ length: 50 }, (_, i) => w.matcher.request(w.miner(`m${i}`), 1, 300));

@@ -54,6 +54,8 @@ export interface MatcherDeps<C> {
   clear?: (service: string, seen: string) => Promise<void>;
   /** Subscribes to this instance's work announcements (wakeup.ts). */
   onWork?: (listener: (service: string) => void) => void;
+  /** The most candidates `candidates` yields for one service in one round. */
+  scanBudget: () => number;
 }
 
 /** Claims in flight at once within a round. */
@@ -166,6 +168,10 @@ export class Matcher<C> {
       const inflight = new Set<Promise<void>>();
       let contended = false;
       let any = false;
+      /** Candidates seen, and those this round did not take (they stay queued, or may). */
+      let seen = 0;
+      let leftBehind = 0;
+      let stopped = false;
       const pick = (job: Job) =>
         live.find(
           (w) =>
@@ -178,8 +184,12 @@ export class Matcher<C> {
         );
       for await (const job of this.deps.candidates(service, () => contended)) {
         any = true;
+        seen++;
         if (job.status !== "queued") continue; // a stale index entry: nothing to claim
-        if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
+        if (job.queueDeadline <= new Date().toISOString()) {
+          leftBehind++; // the deadline sweep expires it
+          continue;
+        }
         let w = pick(job);
         // Everyone who could take it is busy claiming: wait for those claims, then look again.
         if (!w && inflight.size > 0 && live.some((x) => open(x) && x.busy)) {
@@ -187,7 +197,11 @@ export class Matcher<C> {
           w = pick(job);
         }
         if (!w) {
-          if (!live.some(open)) break;
+          leftBehind++;
+          if (!live.some(open)) {
+            stopped = true;
+            break;
+          }
           continue;
         }
         const waiter = w;
@@ -197,10 +211,14 @@ export class Matcher<C> {
           .then(
             (outcome) => {
               if ("claimed" in outcome) waiter.claimed.push(outcome.claimed);
-              else if ("full" in outcome) waiter.full = true;
-              else contended = true;
+              else {
+                leftBehind++;
+                if ("full" in outcome) waiter.full = true;
+                else contended = true;
+              }
             },
             () => {
+              leftBehind++;
               contended = true;
             },
           );
@@ -212,8 +230,12 @@ export class Matcher<C> {
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
       }
       await Promise.all(inflight);
-      const seen = summary.get(service);
-      if (!any && seen !== undefined) await (this.deps.clear ?? clearIfUnchanged)(service, seen);
+      // The queue is empty if the scan found nothing, or read it to the end (within its budget) and took every job
+      // it saw: clear the service's mark now, so that the next round here (and other instances) skip the scan. The
+      // clear is conditional on the mark, so a job made ready meanwhile keeps it.
+      const mark = summary.get(service);
+      const drained = !stopped && seen < this.deps.scanBudget() && leftBehind === 0;
+      if (mark !== undefined && (!any || drained)) await (this.deps.clear ?? clearIfUnchanged)(service, mark);
     }
   }
 }

@@ -216,13 +216,18 @@ export async function completeJob(
   const { json: outputJson, bytes: outputBytes } = payloadText(body.output, "output", "body.output");
   return onHeld(principal, minerId, jobId, body.claim_token, async (job) => {
     const now = new Date();
-    const input = storedPayload(
-      (await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(job.id) }))).Item,
-      "input",
-    );
+    const def = findService(job.service);
+    // Only a meter that prices by the input (frames, GPUs) needs it read back.
+    const input = def?.meterReadsInput
+      ? storedPayload(
+          (await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(job.id) })))
+            .Item,
+          "input",
+        )
+      : undefined;
     // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
     const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
-    const units = Math.max(0, findService(job.service)?.meter(input, observedMs) ?? 0);
+    const units = Math.max(0, def?.meter(input, observedMs) ?? 0);
     const price = Math.min((job.unitPrice ?? 0) * units, job.maxPrice);
     const money =
       job.maxPrice === 0 && price === 0

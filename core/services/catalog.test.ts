@@ -334,3 +334,23 @@ describe("blender", () => {
     ]);
   });
 });
+
+describe("metering", () => {
+  it("a service whose meter prices by the input says so (the result reads the input back only then)", async () => {
+    const { SERVICES } = await import("./registry.ts");
+    const inputs = [
+      {},
+      null,
+      { frame_start: 1, frame_end: 250, frame_step: 1 },
+      { model: "meta-llama/Llama-3.1-70B-Instruct", max_tokens: 4000 },
+      { n: 8, steps: 80, width: 2048, height: 2048 },
+    ];
+    for (const def of SERVICES) {
+      if (def.meterReadsInput) continue;
+      for (const ms of [0, 1500, 60_000, 3_600_000]) {
+        const base = def.meter(undefined, ms);
+        for (const input of inputs) expect(def.meter(input, ms), `${def.id} at ${ms} ms`).toBe(base);
+      }
+    }
+  });
+});

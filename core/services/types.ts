@@ -70,4 +70,9 @@ export interface ServiceDef {
    * `observedMs` grows (so `meter(input, timeout)` bounds the price of any attempt).
    */
   meter(input: unknown, observedMs: number): number;
+  /**
+   * The meter reads the input (frames to render, GPUs a model needs), so the result reads the job's input back to
+   * price it. Absent: units come from the observed time alone and the result reads nothing more.
+   */
+  meterReadsInput?: boolean;
 }

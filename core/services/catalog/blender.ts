@@ -99,6 +99,7 @@ export const blenderRender: ServiceDef = {
       "One unit per rendered frame: frame_start to frame_end every frame_step. The count is known from the validated input before the job runs, so it is honest and lets the client know the price up front; scene complexity is reflected in the miner's unit price.",
   },
   defaults: { ttl_seconds: 86_400, timeout_seconds: 21_600, max_attempts: 2 },
+  meterReadsInput: true,
   meter: (input) => {
     const start = intField(input, "frame_start", 0);
     const end = intField(input, "frame_end", start);

@@ -154,5 +154,6 @@ export const llmInference: ServiceDef = {
     const model = stringField(input, "model", "");
     return model === "" ? [] : [model];
   },
+  meterReadsInput: true,
   meter: (input, observedMs) => gpuSeconds(observedMs, gpusFor(input)),
 };
