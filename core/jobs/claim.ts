@@ -221,7 +221,6 @@ const matcher = new Matcher<Claimed>({
       (j) => j.priority,
     ),
   claim: claimJob,
-  scanBudget,
 });
 
 async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {

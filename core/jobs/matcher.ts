@@ -54,8 +54,6 @@ export interface MatcherDeps<C> {
   clear?: (service: string, seen: string) => Promise<void>;
   /** Subscribes to this instance's work announcements (wakeup.ts). */
   onWork?: (listener: (service: string) => void) => void;
-  /** The most candidates `candidates` yields for one service in one round. */
-  scanBudget: () => number;
 }
 
 /** Claims in flight at once within a round. */
@@ -168,10 +166,6 @@ export class Matcher<C> {
       const inflight = new Set<Promise<void>>();
       let contended = false;
       let any = false;
-      /** Candidates seen, and those this round did not take (they stay queued, or may). */
-      let seen = 0;
-      let leftBehind = 0;
-      let stopped = false;
       const pick = (job: Job) =>
         live.find(
           (w) =>
@@ -182,28 +176,16 @@ export class Matcher<C> {
               w.caps,
             ),
         );
-      for await (const job of this.deps.candidates(service, () => contended)) {
-        any = true;
-        seen++;
-        if (job.status !== "queued") continue; // a stale index entry: nothing to claim
-        if (job.queueDeadline <= new Date().toISOString()) {
-          leftBehind++; // the deadline sweep expires it
-          continue;
-        }
+      /** Jobs whose claim was refused by the waiter's miner (full): offered again to another waiter. */
+      const again: Job[] = [];
+      const offer = async (job: Job): Promise<"offered" | "nobody" | "done"> => {
         let w = pick(job);
         // Everyone who could take it is busy claiming: wait for those claims, then look again.
         if (!w && inflight.size > 0 && live.some((x) => open(x) && x.busy)) {
           await Promise.all(inflight);
           w = pick(job);
         }
-        if (!w) {
-          leftBehind++;
-          if (!live.some(open)) {
-            stopped = true;
-            break;
-          }
-          continue;
-        }
+        if (!w) return live.some(open) ? "nobody" : "done";
         const waiter = w;
         waiter.busy = true;
         const attempt = waiter
@@ -211,14 +193,13 @@ export class Matcher<C> {
           .then(
             (outcome) => {
               if ("claimed" in outcome) waiter.claimed.push(outcome.claimed);
-              else {
-                leftBehind++;
-                if ("full" in outcome) waiter.full = true;
-                else contended = true;
-              }
+              else if ("full" in outcome) {
+                // Every waiter of that miner would be refused the same way; the job goes to someone else.
+                for (const x of live) if (x.miner.id === waiter.miner.id) x.full = true;
+                again.push(job);
+              } else contended = true;
             },
             () => {
-              leftBehind++;
               contended = true;
             },
           );
@@ -228,14 +209,27 @@ export class Matcher<C> {
         });
         inflight.add(tracked);
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
+        return "offered";
+      };
+      for await (const job of this.deps.candidates(service, () => contended)) {
+        any = true;
+        if (job.status !== "queued") continue; // a stale index entry: nothing to claim
+        if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
+        if ((await offer(job)) === "done") break;
+      }
+      // Jobs a full miner's waiter could not take, to the waiters left (each round, every miner is refused once).
+      for (;;) {
+        await Promise.all(inflight);
+        if (again.length === 0 || !live.some(open)) break;
+        for (const job of again.splice(0)) if ((await offer(job)) === "done") break;
       }
       await Promise.all(inflight);
-      // The queue is empty if the scan found nothing, or read it to the end (within its budget) and took every job
-      // it saw: clear the service's mark now, so that the next round here (and other instances) skip the scan. The
-      // clear is conditional on the mark, so a job made ready meanwhile keeps it.
+      // A scan that found nothing clears the service's mark (conditional on the mark, so a job made ready meanwhile
+      // keeps it). Not a scan that took every job it saw: a job made ready during the scan may sort before where it
+      // had got to (fair share gives a backlogged account's next job an earlier time), and its mark may already be
+      // the one read, so clearing then could strand it.
       const mark = summary.get(service);
-      const drained = !stopped && seen < this.deps.scanBudget() && leftBehind === 0;
-      if (mark !== undefined && (!any || drained)) await (this.deps.clear ?? clearIfUnchanged)(service, mark);
+      if (mark !== undefined && !any) await (this.deps.clear ?? clearIfUnchanged)(service, mark);
     }
   }
 }
