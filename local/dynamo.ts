@@ -32,7 +32,7 @@ function dynamoLocalDir(): string {
  * Launched with java directly rather than through the package's spawn helper, which cannot pass
  * `-disableTelemetry`: a developer tool we ship does not phone home unasked.
  */
-export function dynamoLocalArgs(port: number, dataDir: string | undefined): string[] {
+function dynamoLocalArgs(port: number, dataDir: string | undefined): string[] {
   return [
     "-Djava.library.path=./DynamoDBLocal_lib",
     "-jar",

@@ -48,8 +48,3 @@ export function rememberKey(
 export function forgetKey(keyId: string): void {
   entries.deleteWhere((e) => e.lineage.includes(keyId));
 }
-
-/** Empties the cache (tests: a fresh instance). */
-export function forgetAllKeys(): void {
-  entries.clear();
-}

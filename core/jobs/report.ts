@@ -65,12 +65,22 @@ export const FailInput = v.object({
  * A job that no miner of this miner's account ever held is 404, exactly as a job that does not exist: a guessed
  * job id and token learn nothing about other accounts' jobs.
  */
-/** The caller's miner from the capability cache, if there (no read). */
-async function knownMiner(principal: Principal, minerId: string | undefined) {
-  const miner = minerId ? cachedMiner(minerId) : undefined;
-  return miner && miner.accountId === principal.accountId
-    ? { id: miner.id, accountId: miner.accountId }
-    : undefined;
+/**
+ * The caller's miner as a report needs it (id and account), without a read when it can be had: from the capability
+ * cache, or from the job itself when the job names the caller's miner and account as its holder. Otherwise it is
+ * read (404 for a miner that is not the caller's).
+ */
+async function reportingMiner(
+  principal: Principal,
+  minerId: string | undefined,
+  job: Job | undefined,
+): Promise<{ id: string; accountId: string }> {
+  const cached = minerId ? cachedMiner(minerId) : undefined;
+  if (cached && cached.accountId === principal.accountId) return cached;
+  if (minerId && job?.minerId === minerId && job.minerAccountId === principal.accountId) {
+    return { id: minerId, accountId: principal.accountId };
+  }
+  return getMiner(principal, minerId);
 }
 
 async function heldJob(
@@ -79,14 +89,8 @@ async function heldJob(
   jobId: string,
   token: string,
 ): Promise<Job> {
-  const [job, cached] = await Promise.all([loadJob(jobId), knownMiner(principal, minerId)]);
-  // The job names the miner and account that hold it: when they are the caller's, no miner read is needed. Anything
-  // else reads the miner (404 for a miner that is not the caller's), then answers as below.
-  const miner =
-    cached ??
-    (job?.minerId === minerId && job?.minerAccountId === principal.accountId && principal.kind === "miner"
-      ? { id: job.minerId as string, accountId: principal.accountId }
-      : await getMiner(principal, minerId));
+  const job = await loadJob(jobId);
+  const miner = await reportingMiner(principal, minerId, job);
   if (!job) throw new NotFoundError("job");
   if (job.claimToken !== token || job.minerId !== miner.id) {
     if (!everHeldBy(job, miner.accountId)) throw new NotFoundError("job");

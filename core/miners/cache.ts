@@ -11,7 +11,7 @@ import type { Miner } from "./miners.ts";
  */
 const entries = new TtlCache<Miner>(() => minerCacheMs());
 
-export function minerCacheMs(): number {
+function minerCacheMs(): number {
   return setting("COORD_MINER_CACHE_SECONDS") * 1000;
 }
 
