@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { NotFoundError } from "./errors.ts";
 
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
@@ -26,6 +26,18 @@ function encodeRandom(length: number): string {
  */
 export function newId(prefix: string, now = Date.now()): string {
   return `${prefix}_${encodeTime(now, 10)}${encodeRandom(16)}`;
+}
+
+/**
+ * An id of the same layout whose random part is a hash of `seed`: the same seed always gives the same id, so that
+ * two writers (the stream relay publishing an event from an item's image, and the transaction that later files it
+ * in the history) name one event alike.
+ */
+export function derivedId(prefix: string, ms: number, seed: string): string {
+  const digest = createHash("sha256").update(seed).digest();
+  let rand = "";
+  for (let i = 0; i < 16; i++) rand += CROCKFORD[(digest[i] as number) % 32];
+  return `${prefix}_${encodeTime(ms, 10)}${rand}`;
 }
 
 export const ID_PATTERN = /^[a-z]{2,8}_[0-9a-z]{26}$/;

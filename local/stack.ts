@@ -11,6 +11,7 @@ import {
 import { serve } from "@hono/node-server";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { generateApiKey } from "../core/accounts/api-key.ts";
+import { flushMetrics } from "../core/metrics/metrics.ts";
 import { assertSettings } from "../core/settings.ts";
 import { QUEUES } from "../events/queues.ts";
 import { SCHEDULES } from "../functions/cron/schedules.ts";
@@ -135,6 +136,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       onError: (err) => onError("stream", err),
     });
     streamPoller.start();
+    // After the poller stops (stops run in reverse): the event counters it gathered are written out.
+    stops.push(() => flushMetrics());
     stops.push(() => streamPoller.stop());
 
     for (const q of queues) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { keyCacheMs } from "../core/accounts/key-cache.ts";
 import { createApp } from "../functions/api/app.ts";
-import { api, createAccount } from "./fixture.ts";
+import { api, createAccount, getItem, stack } from "./fixture.ts";
 
 /**
  * Keys are verified from a per-instance cache with bounded staleness. The stack under test is one instance of the
@@ -54,5 +54,57 @@ describe("the verified-key cache", () => {
     expect(rotated.status).toBe(201);
     expect((await api("GET", "/v1/account", { key: client.key })).status).toBe(401);
     expect((await api("GET", "/v1/account", { key: rotated.body.key })).status).toBe(200);
+  });
+});
+
+describe("the account standing a submit starts from", () => {
+  it("is cached, yet a burst of concurrent submits never passes the queued quota or the balance (the transaction decides)", async () => {
+    const before = process.env.COORD_MAX_QUEUED_PER_ACCOUNT;
+    process.env.COORD_MAX_QUEUED_PER_ACCOUNT = "3";
+    try {
+      const client = await createAccount("client");
+      await api("POST", `/v1/admin/accounts/${client.id}/adjust`, {
+        key: stack.adminKey,
+        body: { amount: 1_000_000, reason: "test funding" },
+      });
+      const submit = () =>
+        other.request("/v1/jobs", {
+          method: "POST",
+          headers: { authorization: `Bearer ${client.key}`, "content-type": "application/json" },
+          // No miner serves this region: the jobs stay queued.
+          body: JSON.stringify({ service: "echo", input: {}, constraints: { regions: ["nowhere-quota"] } }),
+        });
+      // This instance reads the standing once and caches it; every submit of the burst starts from it.
+      const statuses = (await Promise.all(Array.from({ length: 8 }, submit))).map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(3);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(5);
+      const refused = await (await submit()).json();
+      expect(refused).toMatchObject({ code: "quota_exceeded" });
+      expect(await getItem(`ACCOUNT#${client.id}`, "ACCOUNT")).toMatchObject({ queued: 3 });
+
+      // The balance, likewise: a hold the balance cannot cover is 402 even when the cached standing says it could.
+      const poor = await createAccount("client");
+      await api("POST", `/v1/admin/accounts/${poor.id}/adjust`, {
+        key: stack.adminKey,
+        body: { amount: 25, reason: "test funding" },
+      });
+      const priced = () =>
+        other.request("/v1/jobs", {
+          method: "POST",
+          headers: { authorization: `Bearer ${poor.key}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            service: "echo",
+            input: {},
+            max_price: 10,
+            constraints: { regions: ["nowhere-quota"] },
+          }),
+        });
+      const paid = (await Promise.all(Array.from({ length: 3 }, priced))).map((r) => r.status);
+      expect(paid.sort()).toEqual([201, 201, 402]);
+      expect(await getItem(`ACCOUNT#${poor.id}`, "ACCOUNT")).toMatchObject({ available: 5, held: 20 });
+    } finally {
+      if (before === undefined) delete process.env.COORD_MAX_QUEUED_PER_ACCOUNT;
+      else process.env.COORD_MAX_QUEUED_PER_ACCOUNT = before;
+    }
   });
 });

@@ -3,6 +3,7 @@ import {
   api,
   eventually,
   fundedClient,
+  getItem,
   isolated,
   minerCall,
   pollJobs,
@@ -67,6 +68,75 @@ describe("a job's life", () => {
     expect(account.body.balance).toEqual({ available: 1_000_000_000 - 7, held: 0 });
     const earned = await api<{ balance: { available: number } }>("GET", "/v1/account", { key: miner.key });
     expect(earned.body.balance.available).toBe(7);
+  });
+
+  it("a start is one update of the job: its event is in the history at once, and filed once, under one id, by the next transition", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region });
+    const sub = await submitEcho(client, { constraints });
+    const [job] = (await pollJobs(miner, { wait_seconds: 5 })).jobs;
+    const token = job?.claim_token;
+    const history = async () =>
+      (
+        await api<{ events: { type: string; seq: number; id: string; data: Record<string, unknown> }[] }>(
+          "GET",
+          `/v1/jobs/${sub.body.id}/events`,
+          { key: client.key },
+        )
+      ).body.events;
+
+    const start = await minerCall(miner, sub.body.id, "start", { claim_token: token });
+    expect(start.body).toMatchObject({ status: "running" });
+    // No outbox item was written: the job item carries the event until its next transaction.
+    expect(await getItem(`JOB#${sub.body.id}`, "EVT#0000000003")).toBeUndefined();
+    const before = await history();
+    expect(before.map((e) => [e.type, e.seq])).toEqual([
+      ["job.submitted.v1", 1],
+      ["job.assigned.v1", 2],
+      ["job.started.v1", 3],
+    ]);
+    expect(before[2]?.data).toMatchObject({ job_id: sub.body.id, status: "running", miner_id: miner.id });
+    // A repeated start changes nothing (same version, one started event).
+    const again = await minerCall(miner, sub.body.id, "start", { claim_token: token });
+    expect(again.status).toBe(200);
+    expect(await history()).toHaveLength(3);
+
+    await minerCall(miner, sub.body.id, "result", { claim_token: token, output: { ok: true } });
+    const after = await history();
+    expect(after.map((e) => e.type)).toEqual([
+      "job.submitted.v1",
+      "job.assigned.v1",
+      "job.started.v1",
+      "job.completed.v1",
+    ]);
+    expect(after[2]?.id).toBe(before[2]?.id);
+    expect(await getItem(`JOB#${sub.body.id}`, "EVT#0000000003")).toMatchObject({
+      type: "job.started.v1",
+      eventId: before[2]?.id,
+      relayed: true,
+    });
+    expect((await getItem(`JOB#${sub.body.id}`, "JOB"))?.startSeq).toBeUndefined();
+  });
+
+  it("a start with another miner's id, a wrong token or on a queued job changes nothing", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region });
+    const other = await registeredMiner({ region });
+    const queued = await submitEcho(client, { constraints: { regions: [`${region}-nobody`] } });
+    const sub = await submitEcho(client, { constraints });
+    const [job] = (await pollJobs(miner, { wait_seconds: 5 })).jobs;
+    const token = job?.claim_token;
+    // A stranger's miner (another account) learns nothing: 404, as for a job that does not exist.
+    expect((await minerCall(other, sub.body.id, "start", { claim_token: token })).status).toBe(404);
+    expect((await minerCall(miner, sub.body.id, "start", { claim_token: "ct_wrong" })).body).toMatchObject({
+      code: "stale_claim",
+    });
+    expect((await minerCall(miner, queued.body.id, "start", { claim_token: token })).status).toBe(404);
+    const stored = await getItem(`JOB#${sub.body.id}`, "JOB");
+    expect(stored).toMatchObject({ status: "assigned", version: 2 });
+    expect(stored?.startSeq).toBeUndefined();
   });
 
   it("a poll with nothing to match returns 204 with a retry hint", async () => {

@@ -36,7 +36,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
  * Cost grows with queue depth and fleet size (COUNT queries), so it is an admin call, not a dashboard poll loop.
  */
 export async function adminStats(minutes = 5) {
-  const summary = await readSummary(true);
+  const summary = await readSummary({ fresh: true });
   const depth: Record<string, number> = {};
   await Promise.all(
     SERVICES.map(async (s) => {

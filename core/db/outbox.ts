@@ -31,6 +31,13 @@ export interface OutboxEvent<T extends EventType = EventType> {
   actor?: Actor;
   data: EventData<T>;
   at?: Date;
+  /** A given id (an event first published from an item's image, filed here under the same id). Default: a new one. */
+  id?: string;
+  /**
+   * Already published (from the subject item's own stream image, core/jobs/in-place.ts): the item is history only,
+   * and the relay skips it.
+   */
+  relayed?: boolean;
 }
 
 /**
@@ -40,7 +47,7 @@ export interface OutboxEvent<T extends EventType = EventType> {
 export function outboxPut<T extends EventType>(event: OutboxEvent<T>): TransactItem {
   v.parse(EVENT_SCHEMAS[event.type], event.data);
   const at = event.at ?? new Date();
-  const id = newId("evt", at.getTime());
+  const id = event.id ?? newId("evt", at.getTime());
   const seq = event.seq === undefined ? `${at.toISOString()}#${id}` : String(event.seq).padStart(10, "0");
   return {
     Put: {
@@ -56,6 +63,7 @@ export function outboxPut<T extends EventType>(event: OutboxEvent<T>): TransactI
         actor: event.actor,
         occurredAt: at.toISOString(),
         data: event.data,
+        ...(event.relayed ? { relayed: true } : {}),
         expiresAt: Math.floor(at.getTime() / 1000) + config.eventRetentionDays * 86400,
       },
       ConditionExpression: "attribute_not_exists(PK)",

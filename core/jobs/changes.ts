@@ -1,17 +1,30 @@
 import { EventEmitter } from "node:events";
+import { TtlCache } from "../ttl-cache.ts";
 import type { Job } from "./model.ts";
 
 /**
- * In-process job changes: every transition made in this instance announces the new job, so a client long-polling
- * that job here (`GET /v1/jobs/{id}?wait=`, `Prefer: wait`) is woken by the change itself and answered from it,
- * without reading the job again. A change made in another instance is not seen here: the waiter re-reads the job
- * on a slow fallback schedule (core/jobs/read.ts).
+ * In-process job changes: every write of a job made in this instance (submit and each transition) announces the new
+ * job, so a client long-polling that job here (`GET /v1/jobs/{id}?wait=`, `Prefer: wait`) is woken by the change
+ * itself and answered from it, without reading the job again; the last announced version stays for a few seconds, so
+ * the client's next long-poll starts from it without a read either. A change made in another instance is not seen
+ * here: the waiter re-reads the job on a slow fallback schedule (core/jobs/read.ts).
  */
 const bus = new EventEmitter();
 bus.setMaxListeners(0);
 
+/** How long the last announced version of a job is kept for a long-poll to start from. */
+const RECENT_MS = 10_000;
+const recent = new TtlCache<Job>(() => RECENT_MS, 5_000);
+
 export function publishJob(job: Job): void {
+  const known = recent.get(job.id);
+  if (!known || known.version < job.version) recent.set(job.id, job);
   bus.emit(job.id, job);
+}
+
+/** The newest version of the job this instance wrote in the last few seconds, if any. */
+export function recentJob(id: string): Job | undefined {
+  return recent.get(id);
 }
 
 export interface JobWatch {

@@ -11,7 +11,6 @@ import { forgetMiner, rememberMiner } from "../miners/cache.ts";
 import { getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
-import { queueShards } from "./item.ts";
 import { type ClaimOutcome, Matcher } from "./matcher.ts";
 import { type Job, JobItem } from "./model.ts";
 import { storedPayload } from "./payload.ts";
@@ -101,12 +100,16 @@ const scanBudget = () => setting("COORD_MATCH_SCAN_LIMIT");
 const PAGE = 25;
 
 /**
- * Claimable jobs of one service across its shards, lazily, in global priority-then-fair-age order: a k-way merge
- * of the shards' sorted ready queues, paging deeper only while the caller keeps asking (head-of-line jobs this
+ * Claimable jobs of one service across the given shards (those marked or announced), lazily, in priority-then-fair-age
+ * order: a k-way merge of the shards' sorted ready queues, paging deeper only while the caller keeps asking (head-of-line jobs this
  * miner cannot run do not hide the ones it can), up to the scan budget.
  */
-async function* candidates(service: string): AsyncGenerator<Job> {
-  const shards = Array.from({ length: queueShards() }, (_, shard) => ({
+async function* candidates(
+  service: string,
+  shardList: number[],
+  found: (shard: number) => void,
+): AsyncGenerator<Job> {
+  const shards = shardList.map((shard) => ({
     shard,
     buffer: [] as Record<string, unknown>[],
     next: undefined as Record<string, unknown> | undefined,
@@ -125,6 +128,7 @@ async function* candidates(service: string): AsyncGenerator<Job> {
       }),
     );
     s.buffer.push(...(out.Items ?? []));
+    if (s.buffer.length > 0) found(s.shard);
     s.next = out.LastEvaluatedKey;
     s.done = !s.next;
   };
@@ -214,9 +218,9 @@ async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> 
 
 /** The instance's matcher (matcher.ts): candidates in queue order, spread over the best few once contended. */
 const matcher = new Matcher<Claimed>({
-  candidates: (service, contended) =>
+  candidates: (service, shards, contended, found) =>
     spread(
-      candidates(service),
+      candidates(service, shards, found),
       () => (contended() ? claimSpread() : 1),
       (j) => j.priority,
     ),

@@ -8,6 +8,7 @@ import { deadlineItems } from "../db/sharded-pages.ts";
 import { ConflictError, CoordError } from "../errors.ts";
 import { findMiner, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
+import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { parse } from "../validate.ts";
 import { releaseSlot } from "./claim.ts";
 import { deadlineShards, jobItem } from "./item.ts";
@@ -79,6 +80,10 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
     return jobView(next);
   } catch (err) {
     if (err instanceof TransactionRefused && err.failedAt(1)) {
+      // The account refused the hold: its balance, or its queued quota (the old image says which).
+      const account = err.itemAt(1);
+      if (Number(account?.available ?? 0) >= job.maxPrice)
+        assertQueuedQuota(job.accountId, Number(account?.queued ?? 0));
       throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${job.maxPrice}`);
     }
     if (

@@ -28,8 +28,14 @@ function world(jobCount: number, opts: { regions?: (i: number) => string } = {})
   let clears = 0;
   let announce: (service: string) => void = () => {};
   const matcher = new Matcher<string>({
-    candidates: async function* () {
-      for (const job of jobs) if (!owner.has(job.id)) yield job;
+    candidates: async function* (_service, _shards, _contended, found) {
+      let any = false;
+      for (const job of jobs)
+        if (!owner.has(job.id)) {
+          if (!any) found(0);
+          any = true;
+          yield job;
+        }
     },
     claim: async (job, miner): Promise<ClaimOutcome<string>> => {
       attempts++;
@@ -40,7 +46,8 @@ function world(jobCount: number, opts: { regions?: (i: number) => string } = {})
       held.set(miner.id, (held.get(miner.id) ?? 0) + 1);
       return { claimed: job.id };
     },
-    summary: async () => new Map([["echo", "marked"]]),
+    summary: async () => new Map([["echo", [{ attr: "svc:echo#0", at: "marked", shards: [0] }]]]),
+    shards: () => 1,
     clear: async () => {
       clears++;
     },

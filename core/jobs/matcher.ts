@@ -2,8 +2,9 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { mismatch } from "../matching/constraints.ts";
 import { capabilities, type Miner } from "../miners/miners.ts";
 import { setting } from "../settings.ts";
+import { queueShards } from "./item.ts";
 import type { Job } from "./model.ts";
-import { clearIfUnchanged, readSummary } from "./queue-summary.ts";
+import { clearIfUnchanged, type Mark, readSummary, type Summary } from "./queue-summary.ts";
 import { onWork } from "./wakeup.ts";
 
 /**
@@ -44,16 +45,26 @@ interface Waiter<C> {
 }
 
 export interface MatcherDeps<C> {
-  /** Candidate jobs of a service in queue order (lazily, paging deeper only while asked). */
-  candidates: (service: string, contended: () => boolean) => AsyncIterable<Job>;
+  /**
+   * Candidate jobs of a service's given queue shards in queue order (lazily, paging deeper only while asked); `found`
+   * is told each shard that had any entry.
+   */
+  candidates: (
+    service: string,
+    shards: number[],
+    contended: () => boolean,
+    found: (shard: number) => void,
+  ) => AsyncIterable<Job>;
   /** One conditional claim of `job` for `miner`. */
   claim: (job: Job, miner: Miner) => Promise<ClaimOutcome<C>>;
-  /** Which services may have ready jobs, and when each was marked (queue-summary.ts). */
-  summary?: () => Promise<Map<string, string>>;
-  /** A round found a marked service's queue empty: clear the mark unless it moved since `seen`. */
-  clear?: (service: string, seen: string) => Promise<void>;
+  /** Which queue shards may have ready jobs, and when each was marked (queue-summary.ts). */
+  summary?: (opts: { cachedOnly?: boolean }) => Promise<Summary>;
+  /** A round found a mark's shards empty: clear it unless it moved since it was read. */
+  clear?: (service: string, mark: Mark) => Promise<void>;
   /** Subscribes to this instance's work announcements (wakeup.ts). */
-  onWork?: (listener: (service: string) => void) => void;
+  onWork?: (listener: (service: string, shard?: number) => void) => void;
+  /** How many shards a queue has. */
+  shards?: () => number;
 }
 
 /** Claims in flight at once within a round. */
@@ -65,12 +76,17 @@ export class Matcher<C> {
   private running = false;
   private again = false;
   private recheck?: NodeJS.Timeout;
-  /** Services announced in this instance since the last round: looked at even before the summary says so. */
-  private hinted = new Set<string>();
+  /**
+   * Queue shards announced in this instance since the last round (by service; "all": shard unknown): looked at even
+   * before the summary says so, and a round whose every service was announced needs no summary read.
+   */
+  private hinted = new Map<string, Set<number> | "all">();
 
   constructor(private readonly deps: MatcherDeps<C>) {
-    (deps.onWork ?? onWork)((service) => {
-      this.hinted.add(service);
+    (deps.onWork ?? onWork)((service, shard) => {
+      const known = this.hinted.get(service);
+      if (shard === undefined) this.hinted.set(service, "all");
+      else if (known !== "all") this.hinted.set(service, (known ?? new Set()).add(shard));
       this.kick();
     });
   }
@@ -154,18 +170,27 @@ export class Matcher<C> {
   private async round(live: Waiter<C>[]): Promise<void> {
     if (live.length === 0) return;
     const hinted = this.hinted;
-    this.hinted = new Set();
-    const summary = await (this.deps.summary ?? readSummary)();
-    const services = [...new Set(live.flatMap((w) => w.miner.services))].filter(
-      (s) => summary.has(s) || hinted.has(s),
-    );
-    for (const service of services) {
+    this.hinted = new Map();
+    const wanted = [...new Set(live.flatMap((w) => w.miner.services))];
+    // Every service this round could serve was announced here: what the summary adds can wait for the next read.
+    const summary = await (this.deps.summary ?? readSummary)({
+      cachedOnly: wanted.every((s) => hinted.has(s)),
+    });
+    const shardCount = (this.deps.shards ?? queueShards)();
+    for (const service of wanted) {
+      const marks = summary.get(service) ?? [];
+      const hint = hinted.get(service);
+      const shards = new Set<number>(marks.flatMap((m) => m.shards));
+      if (hint === "all") for (let i = 0; i < shardCount; i++) shards.add(i);
+      else for (const i of hint ?? []) shards.add(i);
+      if (shards.size === 0) continue;
       const open = (w: Waiter<C>) =>
         !w.done && !w.full && w.claimed.length < w.want && w.miner.services.includes(service);
       if (!live.some(open)) continue;
       const inflight = new Set<Promise<void>>();
       let contended = false;
-      let any = false;
+      /** Shards that had any entry: their marks stay. */
+      const seen = new Set<number>();
       const pick = (job: Job) =>
         live.find(
           (w) =>
@@ -211,8 +236,9 @@ export class Matcher<C> {
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
         return "offered";
       };
-      for await (const job of this.deps.candidates(service, () => contended)) {
-        any = true;
+      const order = [...shards].sort((a, b) => a - b);
+      const found = (shard: number) => seen.add(shard);
+      for await (const job of this.deps.candidates(service, order, () => contended, found)) {
         if (job.status !== "queued") continue; // a stale index entry: nothing to claim
         if (job.queueDeadline <= new Date().toISOString()) continue; // the deadline sweep expires it
         if ((await offer(job)) === "done") break;
@@ -224,12 +250,14 @@ export class Matcher<C> {
         for (const job of again.splice(0)) if ((await offer(job)) === "done") break;
       }
       await Promise.all(inflight);
-      // A scan that found nothing clears the service's mark (conditional on the mark, so a job made ready meanwhile
-      // keeps it). Not a scan that took every job it saw: a job made ready during the scan may sort before where it
-      // had got to (fair share gives a backlogged account's next job an earlier time), and its mark may already be
-      // the one read, so clearing then could strand it.
-      const mark = summary.get(service);
-      if (mark !== undefined && !any) await (this.deps.clear ?? clearIfUnchanged)(service, mark);
+      // A mark whose shards all came back empty is cleared (conditional on the mark, so a job made ready meanwhile
+      // keeps it). Not one whose shard had jobs, even if the round took them all: a job made ready during the scan may
+      // sort before where it had got to (fair share gives a backlogged account's next job an earlier time), and its
+      // mark may already be the one read, so clearing then could strand it.
+      for (const mark of marks) {
+        if (mark.shards.some((sh) => seen.has(sh) || !shards.has(sh))) continue;
+        await (this.deps.clear ?? clearIfUnchanged)(service, mark);
+      }
     }
   }
 }

@@ -40,6 +40,8 @@ export const JobItem = v.object({
   claimToken: v.optional(v.string()),
   assignedAt: v.optional(v.string()),
   startedAt: v.optional(v.string()),
+  /** Set by an in-place start (core/jobs/in-place.ts): the version it made, whose event is not yet in the history. */
+  startSeq: v.optional(v.number()),
   leaseExpiresAt: v.optional(v.string()),
   timeoutAt: v.optional(v.string()),
   finishedAt: v.optional(v.string()),
@@ -85,3 +87,14 @@ export function jobView(j: Job) {
   };
 }
 export type JobView = ReturnType<typeof jobView>;
+
+/** Common event fields for a job. */
+export function jobRef(job: Job) {
+  return {
+    job_id: job.id,
+    service: job.service,
+    status: job.status,
+    attempt: job.attempt,
+    ...(job.webhookUrl ? { webhook_url: job.webhookUrl } : {}),
+  };
+}

@@ -9,7 +9,8 @@ import { keys, seqKey } from "../db/keys.ts";
 import { CoordError, NotFoundError } from "../errors.ts";
 import { isId } from "../ids.ts";
 import { parse } from "../validate.ts";
-import { watchJob } from "./changes.ts";
+import { recentJob, watchJob } from "./changes.ts";
+import { pendingStart } from "./in-place.ts";
 import { type Job, JobItem, jobView } from "./model.ts";
 import { storedPayload } from "./payload.ts";
 import { isTerminal, JOB_STATUSES } from "./statuses.ts";
@@ -49,7 +50,15 @@ export async function waitForJob(
 ): Promise<Job> {
   const watch = watchJob(id);
   try {
-    let job = await getOwnJob(principal, id);
+    // A job this instance wrote a moment ago starts the wait without a read, unless the client has seen a newer version
+    // (written elsewhere); a change made elsewhere meanwhile is found by the fallback re-read.
+    const cached = waitSeconds > 0 ? recentJob(id) : undefined;
+    const ownCached =
+      cached && (principal.kind === "admin" || cached.accountId === principal.accountId) ? cached : undefined;
+    let job =
+      ownCached && (opts.sinceVersion === undefined || ownCached.version >= opts.sinceVersion)
+        ? ownCached
+        : await getOwnJob(principal, id);
     const deadline = Date.now() + waitSeconds * 1000;
     const since = opts.sinceVersion ?? job.version;
     let fallback = 1000;
@@ -142,9 +151,12 @@ export async function getResult(principal: Principal, id: string) {
   };
 }
 
-/** The job's transition history (its outbox events), oldest first. */
+/**
+ * The job's transition history (its outbox events), oldest first, with an in-place start whose event the job's next
+ * transaction has not filed yet (core/jobs/in-place.ts) read from the job item itself.
+ */
 export async function jobEvents(principal: Principal, id: string, afterSeq = 0) {
-  await getOwnJob(principal, id);
+  const job = await getOwnJob(principal, id);
   const out = await ddb().send(
     new QueryCommand({
       TableName: config.tableName,
@@ -157,7 +169,7 @@ export async function jobEvents(principal: Principal, id: string, afterSeq = 0) 
       ConsistentRead: true,
     }),
   );
-  return (out.Items ?? []).map((i) => ({
+  const filed = (out.Items ?? []).map((i) => ({
     seq: Number(String(i.SK).slice(4)),
     id: i.eventId,
     type: i.type,
@@ -166,4 +178,18 @@ export async function jobEvents(principal: Principal, id: string, afterSeq = 0) 
     attempt: i.data?.attempt,
     data: i.data,
   }));
+  const started = pendingStart(job);
+  if (!started || started.seq <= afterSeq || filed.some((e) => e.seq === started.seq)) return filed;
+  return [
+    ...filed,
+    {
+      seq: started.seq,
+      id: started.id,
+      type: started.type,
+      occurred_at: started.at?.toISOString(),
+      status: started.data.status,
+      attempt: started.data.attempt,
+      data: started.data,
+    },
+  ].sort((a, b) => a.seq - b.seq);
 }

@@ -6,6 +6,7 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
+import { isId } from "../ids.ts";
 import { assertStorableJson } from "../json.ts";
 import { type Posting, postingItems } from "../ledger/ledger.ts";
 import { cachedMiner } from "../miners/cache.ts";
@@ -13,6 +14,7 @@ import { getMiner } from "../miners/miners.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
 import { queuedCounter, releaseSlot } from "./claim.ts";
+import { startInPlace } from "./in-place.ts";
 import type { Job } from "./model.ts";
 import { payloadText, storedPayload } from "./payload.ts";
 import { loadJob } from "./read.ts";
@@ -89,7 +91,16 @@ async function heldJob(
   jobId: string,
   token: string,
 ): Promise<Job> {
-  const job = await loadJob(jobId);
+  return assertHeld(principal, minerId, await loadJob(jobId), token);
+}
+
+/** `job` if the caller's miner holds it under `token`; otherwise the error that says why (see heldJob). */
+async function assertHeld(
+  principal: Principal,
+  minerId: string | undefined,
+  job: Job | undefined,
+  token: string,
+): Promise<Job> {
   const miner = await reportingMiner(principal, minerId, job);
   if (!job) throw new NotFoundError("job");
   if (job.claimToken !== token || job.minerId !== miner.id) {
@@ -146,16 +157,16 @@ export async function startJob(
   raw: unknown,
 ) {
   const { claim_token } = parse(StartInput, raw, "body");
-  return onHeld(principal, minerId, jobId, claim_token, async (job) => {
-    if (job.status === "running") return job; // a repeated start changes nothing
-    const now = new Date();
-    return applyTransition(job, "start", {
-      changes: { startedAt: now.toISOString(), leaseExpiresAt: leaseFrom(now) },
-      condition: tokenCondition(claim_token),
-      event: { miner_id: job.minerId as string },
-      at: now,
-    });
-  });
+  // No read first: the update's condition names the miner (the header's id, of the caller's account) and the token.
+  if (!isId(jobId, "job") || !isId(minerId, "mnr"))
+    return assertHeld(principal, minerId, undefined, claim_token);
+  const miner = { id: minerId, accountId: principal.accountId };
+  const outcome = await startInPlace(jobId, claim_token, miner, new Date());
+  if ("started" in outcome) return outcome.started;
+  // Refused: a repeated start changes nothing; anything else is told as a report on a job not held would be.
+  const job = await assertHeld(principal, minerId, outcome.refused, claim_token);
+  if (job.status === "running") return job;
+  throw new ConflictError(`a ${job.status} job cannot start`, { job_status: job.status });
 }
 
 export async function reportProgress(

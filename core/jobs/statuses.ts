@@ -32,6 +32,7 @@ export function isTerminal(s: JobStatus): boolean {
  */
 export const TRANSITIONS = {
   claim: { from: ["queued"], to: "assigned", event: "job.assigned.v1" },
+  /** Carried out in place (core/jobs/in-place.ts): one conditional update of the job item, no transaction. */
   start: { from: ["assigned"], to: "running", event: "job.started.v1" },
   progress: { from: ["assigned", "running"], to: "running", event: "job.progress.v1" },
   complete: { from: ["assigned", "running"], to: "completed", event: "job.completed.v1" },

@@ -1,10 +1,11 @@
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
+import { accountStanding, forgetStanding, noteQueued } from "../accounts/standing.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
+import { shardOf } from "../db/shard.ts";
 import { CoordError, ValidationError } from "../errors.ts";
 import {
   findReplay,
@@ -17,15 +18,16 @@ import { assertStorableJson } from "../json.ts";
 import { postingItems } from "../ledger/ledger.ts";
 import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
-import { assertQueuedQuota } from "../ratelimit/index.ts";
+import { assertQueuedQuota, maxQueuedPerAccount } from "../ratelimit/index.ts";
 import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
-import { jobItem } from "./item.ts";
-import { type Job, type JobView, jobView } from "./model.ts";
+import { publishJob } from "./changes.ts";
+import { jobItem, queueShards } from "./item.ts";
+import { type Job, type JobView, jobRef, jobView } from "./model.ts";
 import { payloadText } from "./payload.ts";
-import { jobRef, TransactionRefused, transact } from "./transition.ts";
+import { TransactionRefused, transact } from "./transition.ts";
 import { notifyWork } from "./wakeup.ts";
 
 export { MAX_INLINE_BYTES } from "./payload.ts";
@@ -122,18 +124,13 @@ export async function submitJob(
     ? await poolAccessForJob(principal.accountId, constraints.pool)
     : undefined;
 
-  // Fair share: an account's queued backlog pushes its new jobs back, so one client cannot starve the others.
-  const account = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.account(principal.accountId) }),
-  );
-  const queued = Number(account.Item?.queued ?? 0);
+  // Fair share: an account's queued backlog pushes its new jobs back, so one client cannot starve the others. The
+  // standing is cached (core/accounts/standing.ts); the transaction checks the balance and the quota exactly.
+  let standing = await accountStanding(principal.accountId);
+  if (standing.available < maxPrice) standing = await accountStanding(principal.accountId, true);
+  const queued = standing.queued;
   assertQueuedQuota(principal.accountId, queued);
-  if (Number(account.Item?.available ?? 0) < maxPrice) {
-    throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
-      max_price: maxPrice,
-      available: Number(account.Item?.available ?? 0),
-    });
-  }
+  if (standing.available < maxPrice) throw insufficientFunds(maxPrice, standing.available);
   const now = new Date();
   const job: Job = {
     id: newId("job", now.getTime()),
@@ -199,18 +196,37 @@ export async function submitJob(
         if (replay) return { status: 201, job: replay, replayed: true };
       }
       if (poolCheckAt >= 0 && err.failedAt(poolCheckAt)) throw poolRefused();
-      if (err.failedAt(2))
-        throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
-          max_price: maxPrice,
-        });
+      if (err.failedAt(HOLD_AT)) {
+        // The account item refused: the balance, or the queued quota. Its old image says which.
+        forgetStanding(principal.accountId);
+        const account = err.itemAt(HOLD_AT);
+        const available = Number(account?.available ?? 0);
+        if (available < maxPrice) throw insufficientFunds(maxPrice, available);
+        assertQueuedQuota(principal.accountId, Number(account?.queued ?? 0));
+      }
     }
     throw err;
   }
-  notifyWork(job.service);
+  noteQueued(principal.accountId, maxPrice);
+  publishJob(job);
+  notifyWork(job.service, shardOf(job.id, queueShards()));
   return { status: 201, job: view, replayed: false };
 }
 
-/** Holds max_price (available -> held) and counts the job as queued, in the account's one update. */
+/** Where the hold's account update sits in the submit transaction (after the job and its input). */
+const HOLD_AT = 2;
+
+function insufficientFunds(maxPrice: number, available: number): CoordError {
+  return new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {
+    max_price: maxPrice,
+    available,
+  });
+}
+
+/**
+ * Holds max_price (available -> held) and counts the job as queued, in the account's one update; refused if the
+ * balance cannot hold it or the account would pass its queued quota.
+ */
 export function holdItems(job: Job, at: Date): TransactItem[] {
   return postingItems(
     [
@@ -221,6 +237,7 @@ export function holdItems(job: Job, at: Date): TransactItem[] {
         deltaHeld: job.maxPrice,
         jobId: job.id,
         alsoAdd: { queued: 1 },
+        atMost: { queued: maxQueuedPerAccount() },
       },
     ],
     at,

@@ -1,4 +1,6 @@
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { EventData, EventType } from "../../events/catalog.ts";
 import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
@@ -6,18 +8,26 @@ import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { ConflictError } from "../errors.ts";
 import { publishJob } from "./changes.ts";
+import { pendingStart } from "./in-place.ts";
 import { jobItem } from "./item.ts";
-import type { Job } from "./model.ts";
+import { type Job, jobRef } from "./model.ts";
 import { canTransition, TRANSITIONS, type TransitionName } from "./statuses.ts";
 
 /** The transaction was refused: `index` says which item's condition failed (0 is the job itself). */
 export class TransactionRefused extends Error {
-  constructor(readonly reasons: (string | undefined)[]) {
+  constructor(
+    readonly reasons: (string | undefined)[],
+    /** The refusing items as they were, where the item asked for it (ReturnValuesOnConditionCheckFailure). */
+    readonly items: (Record<string, unknown> | undefined)[] = [],
+  ) {
     super(`transaction refused: ${reasons.join(",")}`);
     this.name = "TransactionRefused";
   }
   failedAt(index: number): boolean {
     return this.reasons[index] === "ConditionalCheckFailed";
+  }
+  itemAt(index: number): Record<string, unknown> | undefined {
+    return this.items[index];
   }
   get jobChanged(): boolean {
     return this.failedAt(0);
@@ -28,9 +38,15 @@ export async function transact(items: TransactItem[], token?: string): Promise<v
   try {
     await ddb().send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: token }));
   } catch (err) {
-    const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+    const reasons = (
+      err as { CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] }
+    ).CancellationReasons;
     if ((err as Error).name === "TransactionCanceledException" && reasons) {
-      throw new TransactionRefused(reasons.map((r) => (r.Code === "None" ? undefined : r.Code)));
+      throw new TransactionRefused(
+        reasons.map((r) => (r.Code === "None" ? undefined : r.Code)),
+        // Returned items come back marshalled, even through the document client.
+        reasons.map((r) => (r.Item ? unmarshall(r.Item) : undefined)),
+      );
     }
     throw err;
   }
@@ -74,7 +90,10 @@ export async function applyTransition<N extends TransitionName>(
     status: spec.to,
     version: job.version + 1,
     updatedAt: at.toISOString(),
+    startSeq: undefined,
   };
+  // An in-place start's event, published from the item, is filed in the history by this next transaction.
+  const started = pendingStart(job);
   const condition = ["#status = :from", "version = :version"];
   const values: Record<string, unknown> = { ":from": job.status, ":version": job.version };
   if (plan.condition) {
@@ -92,6 +111,7 @@ export async function applyTransition<N extends TransitionName>(
       },
     },
     ...(plan.with ?? []),
+    ...(started ? [outboxPut({ ...started, relayed: true })] : []),
     outboxPut({
       type: spec.event,
       subjectPk: keys.job(job.id).PK,
@@ -105,15 +125,4 @@ export async function applyTransition<N extends TransitionName>(
   ]);
   publishJob(next);
   return next;
-}
-
-/** Common event fields for a job. */
-export function jobRef(job: Job) {
-  return {
-    job_id: job.id,
-    service: job.service,
-    status: job.status,
-    attempt: job.attempt,
-    ...(job.webhookUrl ? { webhook_url: job.webhookUrl } : {}),
-  };
 }

@@ -31,6 +31,8 @@ export interface Posting {
   guard?: boolean;
   /** Counters on the account item to move in the same update (e.g. `queued: 1`); one update per item per transaction. */
   alsoAdd?: Record<string, number>;
+  /** Refuse the posting if a counter of `alsoAdd` would end above this (e.g. the queued-jobs quota). */
+  atMost?: Record<string, number>;
 }
 
 /** The TransactItems for a set of postings that together sum to zero. */
@@ -51,6 +53,11 @@ export function postingItems(postings: Posting[], at = new Date()): TransactItem
       names[`#c${i}`] = name;
       values[`:c${i}`] = delta;
       values[":zero"] = 0;
+      const cap = p.atMost?.[name];
+      if (cap !== undefined) {
+        conditions.push(`(attribute_not_exists(#c${i}) OR #c${i} <= :cap${i})`);
+        values[`:cap${i}`] = cap - delta;
+      }
       return `#c${i} = if_not_exists(#c${i}, :zero) + :c${i}`;
     });
     if (p.guard !== false && p.deltaAvailable < 0) {
@@ -72,6 +79,8 @@ export function postingItems(postings: Posting[], at = new Date()): TransactItem
         ConditionExpression: conditions.join(" AND "),
         ExpressionAttributeValues: values,
         ...(counters.length ? { ExpressionAttributeNames: names } : {}),
+        // A refusal says why (the balance, or a counter's cap) without a read.
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
       },
     });
     items.push({

@@ -19,14 +19,13 @@ import { keys } from "../db/keys.ts";
  * (`expiresAt`) has removed it yet (DynamoDB Local never does).
  *
  * Batches: an instance reserves tokens for a bucket and spends them from memory. The batch grows while the key is
- * busy (1, 2, 4, ... up to RESERVE_MAX = 20: an idle key does not strand tokens; "busy" means the last batch was
- * spent before it lapsed) and an unspent token lapses RESERVE_TTL_MS (60 s) after it was reserved, so that even a
- * miner long-polling once every 20 s costs one write per 20 polls. Over-admission bound: every admitted request
- * spends a token the shared bucket handed out, so a key is never admitted more than its bucket allows; a token may
- * only be spent up to 60 s after the bucket released it, so across N instances at most N x 20 requests in any
- * window land later than the bucket's own schedule would place them (the most a window can see above the limit,
- * against bursts of 100 or more). Unspent tokens are lost (under-admission, at most 20 per instance and bucket a
- * minute).
+ * busy (4, 16, 64, ... up to `reserveMax`: a tenth of the burst, at least 20; an idle key strands at most 3 tokens;
+ * "busy" means the last batch was spent before it lapsed) and an unspent token lapses RESERVE_TTL_MS (60 s) after it
+ * was reserved, so that even a miner long-polling once every 20 s costs one write per 20 polls. Over-admission
+ * bound: every admitted request spends a token the shared bucket handed out, so a key is never admitted more than
+ * its bucket allows; a token may only be spent up to 60 s after the bucket released it, so across N instances at
+ * most N x reserveMax requests (N x a tenth of the burst) in any window land later than the bucket's own schedule
+ * would place them. Unspent tokens are lost (under-admission, at most reserveMax per instance and bucket a minute).
  *
  * Cost: one conditional UpdateItem (1 WCU, item < 1 KB) per reservation when this instance guessed the case right
  * (it remembers the last tat it saw per bucket, a hint that only picks which write to try first; correctness comes
@@ -34,8 +33,12 @@ import { keys } from "../db/keys.ts";
  * No reads.
  */
 
-/** Most tokens one reservation takes. */
-export const RESERVE_MAX = 20;
+/** Tokens the first reservation of an idle bucket takes (at most this many are stranded if no more requests come). */
+export const RESERVE_FIRST = 4;
+/** How much each next reservation of a busy bucket grows. */
+export const RESERVE_GROWTH = 4;
+/** Most tokens one reservation takes: a tenth of the burst, and at least 20 (one write per 20 requests or fewer). */
+export const reserveMax = (limit: Limit) => Math.max(20, Math.floor(limit.burst / 10));
 /** How long reserved tokens may be spent. */
 export const RESERVE_TTL_MS = 60_000;
 
@@ -248,8 +251,9 @@ export async function consume(
       await purse.pending;
       continue;
     }
-    // Busy (the last batch was spent before it lapsed): double the batch; idle: start again at one.
-    const batch = nowMs < purse.until ? Math.min(RESERVE_MAX, purse.batch * 2) : 1;
+    // Busy (the last batch was spent before it lapsed): four times the batch; idle: start again small.
+    const batch =
+      nowMs < purse.until ? Math.min(reserveMax(limit), purse.batch * RESERVE_GROWTH) : RESERVE_FIRST;
     const reserving = reserve(bucket, limit, batch, nowMs);
     purse.pending = reserving.then(
       () => undefined,
@@ -278,7 +282,7 @@ export async function consume(
 
 function newPurse(bucket: string): Purse {
   if (purses.size >= MAX_HINTS) purses.clear();
-  const purse: Purse = { tokens: 0, until: 0, batch: 1, sharedLeft: 0, emptyUntil: 0 };
+  const purse: Purse = { tokens: 0, until: 0, batch: RESERVE_FIRST, sharedLeft: 0, emptyUntil: 0 };
   purses.set(bucket, purse);
   return purse;
 }

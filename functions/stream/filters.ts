@@ -4,7 +4,9 @@
  * bookkeeping) are of no interest to the handler, and an idle fleet of heartbeating miners must not keep a Lambda
  * busy, so only these records get through (patterns are ORed; at most 5):
  * - outbox items (`entity = "event"`, core/db/outbox.ts) as they are inserted: the relay publishes them;
- * - jobs that carry ready-queue keys (`GSI1PK = QUEUE#...`, core/db/keys.ts): the queue summary marks them.
+ * - jobs that carry ready-queue keys (`GSI1PK = QUEUE#...`, core/db/keys.ts): the queue summary marks them;
+ * - jobs changed while they carry an in-place transition's event (`startSeq`, core/jobs/in-place.ts): the relay
+ *   publishes it (once per new `startSeq`: it compares the old image).
  *
  * Plain data plus a matcher with Lambda's semantics for the subset used here, so that the local stream poller can
  * apply the very same filter and the behaviour tests see what Lambda would deliver. Whoever makes the handler
@@ -12,7 +14,7 @@
  */
 import type { DynamoDBRecord } from "aws-lambda";
 
-type Leaf = string | { prefix: string };
+type Leaf = string | { prefix: string } | { exists: true };
 interface Pattern {
   [field: string]: Leaf[] | Pattern;
 }
@@ -23,9 +25,14 @@ export const STREAM_FILTERS: readonly Pattern[] = [
     eventName: ["INSERT", "MODIFY"],
     dynamodb: { NewImage: { entity: { S: ["job"] }, GSI1PK: { S: [{ prefix: "QUEUE#" }] } } },
   },
+  {
+    eventName: ["MODIFY"],
+    dynamodb: { NewImage: { entity: { S: ["job"] }, startSeq: { N: [{ exists: true }] } } },
+  },
 ];
 
 function matchesLeaf(value: unknown, leaf: Leaf): boolean {
+  if (typeof leaf === "object" && "exists" in leaf) return value !== undefined;
   if (typeof value !== "string") return false;
   return typeof leaf === "string" ? value === leaf : value.startsWith(leaf.prefix);
 }

@@ -1,25 +1,23 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
-import { markReady, servicesBecomingReady } from "../../core/jobs/queue-summary.ts";
+import { markReady, queuesBecomingReady } from "../../core/jobs/queue-summary.ts";
 import { countEvents } from "../../core/metrics/metrics.ts";
 import { EventBridgePublisher, type Publisher } from "../../events/publisher.ts";
 import { changesOf } from "./image.ts";
-import { relayChanges } from "./relay.ts";
+import { eventsOf, relayEvents } from "./relay.ts";
 
 /**
- * The table's one stream consumer: counts events per minute (admin stats), keeps the queue summary (which service
- * queues have claimable jobs) and relays outbox items to the bus. A retried batch re-marks (harmless) and recounts
- * (the counters are approximate by design).
+ * The table's one stream consumer: finds the batch's events (outbox items, and events in-place transitions recorded on
+ * job items), counts them per minute (admin stats), keeps the queue summary (which queue shards have claimable jobs)
+ * and relays the events to the bus. A retried batch re-marks (harmless) and recounts (the counters are approximate by
+ * design).
  */
 export function makeStreamHandler(publisher: Publisher) {
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
     const changes = changesOf(event);
-    await countEvents(
-      changes
-        .filter((i) => i.eventName === "INSERT" && i.newImage?.entity === "event")
-        .map((i) => ({ type: String(i.newImage?.type), occurredAt: String(i.newImage?.occurredAt) })),
-    );
-    await markReady(servicesBecomingReady(changes));
-    return relayChanges(publisher, changes);
+    const events = eventsOf(changes);
+    await countEvents(events.map(({ env }) => ({ type: env.type, occurredAt: env.occurred_at })));
+    await markReady(queuesBecomingReady(changes));
+    return relayEvents(publisher, events);
   };
 }
 

@@ -1,4 +1,5 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { inPlaceEvents } from "../../core/jobs/in-place.ts";
 import { type Envelope, validateEnvelope } from "../../events/catalog.ts";
 import type { Publisher } from "../../events/publisher.ts";
 import { log } from "../log.ts";
@@ -24,6 +25,45 @@ export function envelopeFromItem(item: Record<string, unknown>): Envelope {
     seq: seqOf(item.SK),
     data: item.data,
   });
+}
+
+/**
+ * The events a batch of stream records carries, in stream order: every outbox item INSERT (entity = "event") that is
+ * not already published, and every event an in-place transition recorded on its item (core/jobs/in-place.ts).
+ */
+export function eventsOf(changes: StreamChange[]): { seq: string; env: Envelope }[] {
+  const events: { seq: string; env: Envelope }[] = [];
+  for (const change of changes) {
+    const item = change.newImage;
+    if (change.eventName === "MODIFY" && item?.entity === "job") {
+      for (const e of inPlaceEvents([change])) {
+        events.push({
+          seq: change.seq,
+          env: validateEnvelope({
+            id: e.id,
+            type: e.type,
+            occurred_at: e.at?.toISOString(),
+            subject: e.subject,
+            account_id: e.accountId,
+            correlation_id: e.correlationId,
+            seq: e.seq,
+            data: e.data,
+          }),
+        });
+      }
+      continue;
+    }
+    if (change.eventName !== "INSERT" || item?.entity !== "event" || item.relayed === true) continue;
+    try {
+      events.push({ seq: change.seq, env: envelopeFromItem(item) });
+    } catch (err) {
+      log.error("outbox item fails the event catalog; skipped", {
+        err: String(err),
+        eventId: item.eventId,
+      });
+    }
+  }
+  return events;
 }
 
 export interface RelayOptions {
@@ -60,7 +100,7 @@ export async function publishWithRetries(
 }
 
 /**
- * The outbox relay: every INSERT of an outbox item (entity = "event") becomes one bus event.
+ * The outbox relay: every event of the batch (`eventsOf`) becomes one bus event.
  * - Events go out in stream order, in PutEvents batches (the publisher splits by 10 entries / 256 KB); only the
  *   entries that failed are retried, a few rounds with back-off, within the invocation.
  * - Whatever still failed is reported as a batch item failure from the first failed record on: the stream keeps
@@ -83,19 +123,15 @@ export async function relayChanges(
   changes: StreamChange[],
   opts: RelayOptions = {},
 ): Promise<DynamoDBBatchResponse> {
-  const pending: { seq: string; env: Envelope }[] = [];
-  for (const change of changes) {
-    const item = change.newImage;
-    if (change.eventName !== "INSERT" || item?.entity !== "event") continue;
-    try {
-      pending.push({ seq: change.seq, env: envelopeFromItem(item) });
-    } catch (err) {
-      log.error("outbox item fails the event catalog; skipped", {
-        err: String(err),
-        eventId: item.eventId,
-      });
-    }
-  }
+  return relayEvents(publisher, eventsOf(changes), opts);
+}
+
+/** Publishes a batch's events (`eventsOf`); what still failed is reported from its stream record on. */
+export async function relayEvents(
+  publisher: Publisher,
+  pending: { seq: string; env: Envelope }[],
+  opts: RelayOptions = {},
+): Promise<DynamoDBBatchResponse> {
   if (pending.length === 0) return { batchItemFailures: [] };
   const failed = await publishWithRetries(
     publisher,

@@ -1,0 +1,44 @@
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { config } from "../config.ts";
+import { ddb } from "../db/client.ts";
+import { keys } from "../db/keys.ts";
+import { setting } from "../settings.ts";
+import { TtlCache } from "../ttl-cache.ts";
+
+/**
+ * An account's standing as a submit needs it: how many jobs it has queued (fair share places its next job behind
+ * them) and what balance is available. Cached per instance for COORD_STANDING_CACHE_MS (default 1 s) and moved
+ * locally by this instance's own submits, so that a busy client's submit reads nothing before its transaction.
+ *
+ * What staleness may get wrong is guarded elsewhere: the submit transaction itself refuses a hold the balance cannot
+ * cover and a job past the account's queued quota (conditions on the account item), so a stale standing only
+ * shifts a job's fair-share position by what other instances queued within the bound.
+ */
+export interface Standing {
+  queued: number;
+  available: number;
+}
+
+const entries = new TtlCache<Standing>(() => setting("COORD_STANDING_CACHE_MS"));
+
+export async function accountStanding(accountId: string, fresh = false): Promise<Standing> {
+  const hit = fresh ? undefined : entries.get(accountId);
+  if (hit) return hit;
+  const out = await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.account(accountId) }));
+  const standing = { queued: Number(out.Item?.queued ?? 0), available: Number(out.Item?.available ?? 0) };
+  entries.set(accountId, standing);
+  return standing;
+}
+
+/** This instance queued a job of the account and held `held` for it. */
+export function noteQueued(accountId: string, held: number): void {
+  const s = entries.get(accountId);
+  if (s) {
+    s.queued++;
+    s.available -= held;
+  }
+}
+
+export function forgetStanding(accountId: string): void {
+  entries.delete(accountId);
+}
