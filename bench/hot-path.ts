@@ -82,7 +82,7 @@ Scaling
   --idle-seconds S         idle phase per row: miners long-poll an empty queue for S seconds (default 4)
   --idle-wait-seconds W    wait_seconds of the idle polls (default 2)
 Serial
-  --serial-jobs J          jobs of the one-at-a-time pass (default 10)
+  --serial-jobs J          jobs of the one-at-a-time pass (default 30)
 Fleet
   --fleet-jobs K           jobs (default 300)
   --fleet-miners N         miners, 1 slot each (default 8)
@@ -138,7 +138,7 @@ function readHotArgs() {
       inflight: numArg(values.inflight, 8, "inflight"),
       waitSeconds: numArg(values["wait-seconds"], 2, "wait-seconds"),
       maxSeconds: numArg(values["max-seconds"], 40, "max-seconds"),
-      serialJobs: numArg(values["serial-jobs"], 10, "serial-jobs"),
+      serialJobs: numArg(values["serial-jobs"], 30, "serial-jobs"),
       idleSeconds: numArg(values["idle-seconds"], 4, "idle-seconds"),
       idleWaitSeconds: numArg(values["idle-wait-seconds"], 2, "idle-wait-seconds"),
     } satisfies LifecycleOptions,
@@ -175,16 +175,19 @@ interface Use {
   transactions: number;
   writes: number;
   wcu: number;
+  /** The WCU as DynamoDB Local reports them (less than AWS bills for transactions: instrument.billedUnits). */
+  wcuLocal: number;
   rcu: number;
 }
 
 /** DynamoDB use of the named buckets (default: every bucket but the cron sweep, which is fleet-wide upkeep). */
 function use(snap: instrument.Snapshot, names?: string[]): Use {
-  const u: Use = { requests: 0, transactions: 0, writes: 0, wcu: 0, rcu: 0 };
+  const u: Use = { requests: 0, transactions: 0, writes: 0, wcu: 0, wcuLocal: 0, rcu: 0 };
   for (const [name, b] of Object.entries(snap.buckets)) {
     if (names ? !names.includes(name) : name === SWEEP) continue;
     u.requests += b.calls;
     u.wcu += b.write;
+    u.wcuLocal += b.write - b.txAdded;
     u.rcu += b.read;
     for (const [label, op] of Object.entries(b.ops)) {
       if (label.startsWith("TransactWriteItems")) u.transactions += op.calls;
@@ -199,6 +202,7 @@ const per = (u: Use, n: number): Use => ({
   transactions: u.transactions / n,
   writes: u.writes / n,
   wcu: u.wcu / n,
+  wcuLocal: u.wcuLocal / n,
   rcu: u.rcu / n,
 });
 
@@ -851,7 +855,7 @@ function printSerial(s: SerialFigures): void {
   console.log(`\n== Serial [measured]: ${s.jobs} jobs one at a time (1 client, 1 miner) ==`);
   console.log(
     table(
-      ["per job", "transactions", "DDB requests", "DDB writes", "WCU", "RCU"],
+      ["per job", "transactions", "DDB requests", "DDB writes", "WCU (AWS)", "WCU (DDB Local)", "RCU"],
       [
         ["job path (submit, claim, start, result)", s.path, 2],
         ["everything but the sweep (+ observe, stream, consumers)", s.all, 2],
@@ -863,10 +867,14 @@ function printSerial(s: SerialFigures): void {
           num(x.requests, 2),
           num(x.writes, 2),
           num(x.wcu, 1),
+          num(x.wcuLocal, 1),
           num(x.rcu, 1),
         ];
       }),
     ),
+  );
+  console.log(
+    "  WCU (AWS): transactions at 2 units per item per KB, as AWS bills them; WCU (DDB Local): as DynamoDB Local reports them (less for transactions; the issue's own figures were taken this way)",
   );
   console.log(`  submit->claim p50 ${ms(s.claimP50Ms)}, submit->completed p50 ${ms(s.completeP50Ms)}`);
   if (Object.keys(s.errors).length) console.log(`  unexpected answers: ${JSON.stringify(s.errors)}`);
@@ -1043,15 +1051,17 @@ function targets(
   }
   const serialTarget = (what: string, goal: number, got: number | undefined, digits: number) =>
     out.push({
-      target: `serial, per job (job path): ${what}`,
+      target: `serial, per job (all but the sweep): ${what}`,
       goal: `<= ${goal}`,
       measured: got === undefined ? "not run" : num(got, digits),
       met: got === undefined ? undefined : got <= goal,
       basis: "measured",
     });
-  serialTarget("transactions", 3, s?.path.transactions, 2);
-  serialTarget("DynamoDB requests", 10, s?.path.requests, 2);
-  serialTarget("WCU", 25, s?.path.wcu, 1);
+  // "In all": auth, limiter, stream handler and consumers included (the issue's words), so the whole serial row.
+  serialTarget("transactions", 3, s?.all.transactions, 2);
+  serialTarget("DynamoDB requests", 10, s?.all.requests, 2);
+  serialTarget("WCU (AWS)", 25, s?.all.wcu, 1);
+  serialTarget("WCU (as DynamoDB Local reports)", 25, s?.all.wcuLocal, 1);
   const big = row(200);
   out.push({
     target: "200 miners under load: claim transactions per claimed job",
@@ -1099,7 +1109,7 @@ function printTargets(list: Target[]): void {
     ),
   );
   console.log(
-    "  job path = the submit, claim, start and result requests; basis: measured = counted or timed in this run, computed = derived from measured figures (a ratio, the DynamoDB floor)",
+    "  serial targets count everything a job causes but the cron sweep (requests, stream handler, consumers, the client observing it); basis: measured = counted or timed in this run, computed = derived from measured figures (a ratio, the DynamoDB floor)",
   );
 }
 

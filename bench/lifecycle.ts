@@ -612,6 +612,7 @@ function perRequest(b: instrument.Bucket | undefined): PerRequest {
       write: u.write / n,
       estimated: u.estimated / n,
       cancelled: u.cancelled / n,
+      txAdded: u.txAdded / n,
     };
   }
   return {

@@ -8,6 +8,7 @@ import {
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { ATTRIBUTES, type IndexName, type Projection, TABLE } from "../core/db/table.ts";
 
 /** The index projection in DynamoDB's form. */
@@ -54,11 +55,13 @@ async function migrateIndexes(
   client: DynamoDBClient,
   tableName: string,
   have: GlobalSecondaryIndexDescription[],
-) {
+): Promise<IndexName[]> {
+  const created: IndexName[] = [];
   for (const name of Object.keys(TABLE.indexes) as IndexName[]) {
     const spec = indexSpec(name);
     const current = have.find((g) => g.IndexName === name);
     if (current && sameProjection(current.Projection, spec.Projection)) continue;
+    if (!current) created.push(name);
     if (current) {
       await client.send(
         new UpdateTableCommand({
@@ -77,6 +80,54 @@ async function migrateIndexes(
     );
     await waitForIndex(client, tableName, name, false);
   }
+  return created;
+}
+
+/**
+ * Tables written before GSI4 existed list accounts (`ACCOUNTS`) and an account's miners (`ACCOUNT#<id>#MINERS`) on
+ * GSI1, which projects everything, so every balance and slot update rewrote the index entry too. Once GSI4 is
+ * created, those items' listing keys move to it (and leave GSI1). Conditional on the old key, so a rerun is a no-op.
+ */
+async function moveListingKeysToGsi4(client: DynamoDBClient, tableName: string): Promise<number> {
+  const doc = DynamoDBDocumentClient.from(client);
+  const partition = async function* (pk: string) {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: "GSI1",
+          KeyConditionExpression: "GSI1PK = :pk",
+          ExpressionAttributeValues: { ":pk": pk },
+          ExclusiveStartKey: start,
+        }),
+      );
+      yield* out.Items ?? [];
+      start = out.LastEvaluatedKey;
+    } while (start);
+  };
+  let moved = 0;
+  const move = async (item: Record<string, unknown>) => {
+    await doc
+      .send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { PK: item.PK, SK: item.SK },
+          UpdateExpression: "SET GSI4PK = :pk, GSI4SK = :sk REMOVE GSI1PK, GSI1SK",
+          ConditionExpression: "GSI1PK = :pk",
+          ExpressionAttributeValues: { ":pk": item.GSI1PK, ":sk": item.GSI1SK },
+        }),
+      )
+      .then(() => moved++)
+      .catch((err: Error) => {
+        if (err.name !== "ConditionalCheckFailedException") throw err;
+      });
+  };
+  for await (const account of partition("ACCOUNTS")) {
+    await move(account);
+    for await (const miner of partition(`ACCOUNT#${String(account.id)}#MINERS`)) await move(miner);
+  }
+  return moved;
 }
 
 /** Creates the single table from its one definition (core/db/table.ts) unless it already exists. */
@@ -85,7 +136,8 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     const out = await client.send(new DescribeTableCommand({ TableName: tableName }));
     const arn = out.Table?.LatestStreamArn;
     if (!arn) throw new Error(`table ${tableName} exists without a stream`);
-    await migrateIndexes(client, tableName, out.Table?.GlobalSecondaryIndexes ?? []);
+    const created = await migrateIndexes(client, tableName, out.Table?.GlobalSecondaryIndexes ?? []);
+    if (created.includes("GSI4")) await moveListingKeysToGsi4(client, tableName);
     return arn;
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) throw err;

@@ -6,6 +6,7 @@ import { QuotaExceededError } from "../core/errors.ts";
 import {
   assertQueuedQuota,
   consume,
+  consumeLocal,
   DEFAULT_LIMITS,
   forgetHints,
   limitFor,
@@ -181,6 +182,37 @@ describe("the limiter's store", () => {
       if (before === undefined) delete process.env.COORD_RATE_ADMIN;
       else process.env.COORD_RATE_ADMIN = before;
     }
+  });
+});
+
+describe("the heartbeat limit, held in memory", () => {
+  it("admits the burst, then refuses with Retry-After until time refills it, and never touches the table", () => {
+    const s = subject();
+    const limit = { burst: 5, perSecond: 1 };
+    const t0 = Date.now();
+    const decisions = Array.from({ length: 7 }, () => consumeLocal(s, "poll", limit, t0));
+    expect(decisions.map((d) => d?.allowed)).toEqual([true, true, true, true, true, false, false]);
+    expect(decisions.map((d) => d?.remaining).slice(0, 5)).toEqual([4, 3, 2, 1, 0]);
+    expect(decisions[5]).toMatchObject({ retryAfterSeconds: 1, writes: 0, reads: 0 });
+    expect(decisions.every((d) => d?.writes === 0 && d.reads === 0)).toBe(true);
+    expect(consumeLocal(s, "poll", limit, t0 + 1000)?.allowed).toBe(true);
+    // Separate from the shared bucket of the same class: the table's bucket still holds its whole burst.
+    expect(consumeLocal(subject(), "poll", limit, t0)?.remaining).toBe(4);
+  });
+
+  it("a heartbeat over HTTP is limited by the poll class's numbers (not the write class's)", async () => {
+    const miner = await createAccount("miner");
+    const reg = await api<{ miner_id: string }>("POST", "/v1/miners/register", {
+      key: miner.key,
+      body: { name: "hb", services: ["echo"], concurrency: 1 },
+    });
+    const beat = await api("POST", "/v1/miners/heartbeat", {
+      key: miner.key,
+      headers: { "x-miner-id": reg.body.miner_id },
+      body: {},
+    });
+    expect(beat.status).toBe(200);
+    expect(beat.headers.get("ratelimit-limit")).toBe(String(DEFAULT_LIMITS.poll.burst));
   });
 });
 

@@ -4,7 +4,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, describe, expect, it } from "vitest";
 import { ddb } from "../core/db/client.ts";
 import { ATTRIBUTES, TABLE } from "../core/db/table.ts";
@@ -25,24 +25,29 @@ afterAll(async () => {
 
 describe("a table persisted by an earlier version", () => {
   it("has its indexes rebuilt to the definition's projections, keeping the data and the index entries", async () => {
-    // As the previous version created it: every index projecting all attributes.
+    // As an earlier version created it: GSI1 to GSI3 only, every one projecting all attributes.
     await client.send(
       new CreateTableCommand({
         TableName: name,
         BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: ATTRIBUTES.map((a) => ({ AttributeName: a, AttributeType: "S" })),
+        AttributeDefinitions: ATTRIBUTES.filter((a) => !a.startsWith("GSI4")).map((a) => ({
+          AttributeName: a,
+          AttributeType: "S",
+        })),
         KeySchema: [
           { AttributeName: "PK", KeyType: "HASH" },
           { AttributeName: "SK", KeyType: "RANGE" },
         ],
-        GlobalSecondaryIndexes: Object.entries(TABLE.indexes).map(([index, idx]) => ({
-          IndexName: index,
-          KeySchema: [
-            { AttributeName: idx.partitionKey, KeyType: "HASH" },
-            { AttributeName: idx.sortKey, KeyType: "RANGE" },
-          ],
-          Projection: { ProjectionType: "ALL" },
-        })),
+        GlobalSecondaryIndexes: Object.entries(TABLE.indexes)
+          .filter(([index]) => index !== "GSI4")
+          .map(([index, idx]) => ({
+            IndexName: index,
+            KeySchema: [
+              { AttributeName: idx.partitionKey, KeyType: "HASH" },
+              { AttributeName: idx.sortKey, KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "ALL" },
+          })),
         StreamSpecification: { StreamEnabled: true, StreamViewType: "NEW_AND_OLD_IMAGES" },
       }),
     );
@@ -59,6 +64,16 @@ describe("a table persisted by an earlier version", () => {
         },
       }),
     );
+    // Accounts and their miners were listed on GSI1 then.
+    const account = {
+      PK: "ACCOUNT#acct_a",
+      SK: "ACCOUNT",
+      id: "acct_a",
+      GSI1PK: "ACCOUNTS",
+      GSI1SK: "t#acct_a",
+    };
+    const miner = { PK: "MINER#m", SK: "MINER", id: "m", GSI1PK: "ACCOUNT#acct_a#MINERS", GSI1SK: "gpu-1" };
+    for (const Item of [account, miner]) await ddb().send(new PutCommand({ TableName: name, Item }));
     await ensureTable(client, name);
     const table = (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
     const byName = Object.fromEntries((table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName, g]));
@@ -69,6 +84,14 @@ describe("a table persisted by an earlier version", () => {
       [...(TABLE.indexes.GSI3.projection as readonly string[])].sort(),
     );
     expect(byName.GSI2?.ItemCount ?? 1).toBeGreaterThanOrEqual(0);
+    expect(byName.GSI4?.Projection?.ProjectionType).toBe("KEYS_ONLY");
+    // Their listing keys moved to GSI4 (keys only), and left GSI1.
+    const moved = async (pk: string) =>
+      (await ddb().send(new GetCommand({ TableName: name, Key: { PK: pk, SK: pk.split("#")[0] } }))).Item;
+    expect(await moved("ACCOUNT#acct_a")).toMatchObject({ GSI4PK: "ACCOUNTS", GSI4SK: "t#acct_a" });
+    expect((await moved("ACCOUNT#acct_a"))?.GSI1PK).toBeUndefined();
+    expect(await moved("MINER#m")).toMatchObject({ GSI4PK: "ACCOUNT#acct_a#MINERS", GSI4SK: "gpu-1" });
+    expect((await moved("MINER#m"))?.GSI1PK).toBeUndefined();
     // A second start finds nothing to do.
     await ensureTable(client, name);
   }, 60_000);

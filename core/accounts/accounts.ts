@@ -2,6 +2,7 @@ import { GetCommand, PutCommand, TransactWriteCommand } from "@aws-sdk/lib-dynam
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
+import { hydrate } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
@@ -103,18 +104,18 @@ export async function getAccount(id: string, opts: { consistent?: boolean } = {}
   return v.parse(AccountItem, out.Item);
 }
 
-/** Every account, newest first, a page at a time (admin). One GSI1 query per page. */
+/** Every account, newest first, a page at a time (admin): one keys-only index query and one batch read per page. */
 export async function listAccounts(query: unknown): Promise<Page<AccountView>> {
   const { cursor, limit } = parse(PageQuery, query, "query");
   const page = await queryPage({
-    index: "GSI1",
-    partition: keys.accountsByCreation("", "").GSI1PK,
+    index: "GSI4",
+    partition: keys.accountsByCreation("", "").GSI4PK,
     limit: limit ?? 50,
     cursor,
     newestFirst: true,
   });
   return {
-    items: page.items.map((i) => accountView(v.parse(AccountItem, i))),
+    items: (await hydrate(page.items)).map((i) => accountView(v.parse(AccountItem, i))),
     next_cursor: page.next_cursor,
   };
 }

@@ -4,9 +4,10 @@
  */
 export const keys = {
   account: (id: string) => ({ PK: `ACCOUNT#${id}`, SK: "ACCOUNT" }),
+  /** Every account, by creation (GSI4, keys only: balance updates write no index). */
   accountsByCreation: (createdAt: string, id: string) => ({
-    GSI1PK: "ACCOUNTS",
-    GSI1SK: `${createdAt}#${id}`,
+    GSI4PK: "ACCOUNTS",
+    GSI4SK: `${createdAt}#${id}`,
   }),
   apiKey: (hash: string) => ({ PK: `KEY#${hash}`, SK: "KEY" }),
   /** Key id -> key hash, so a key can be revoked or rotated by its public id (strongly consistent, unlike a GSI). */
@@ -43,9 +44,10 @@ export const keys = {
     GSI3SK: `${at}#${id}`,
   }),
   miner: (id: string) => ({ PK: `MINER#${id}`, SK: "MINER" }),
+  /** An account's miners by name (GSI4, keys only: slot and heartbeat updates write no index). */
   minersByAccount: (accountId: string, name: string) => ({
-    GSI1PK: `ACCOUNT#${accountId}#MINERS`,
-    GSI1SK: name,
+    GSI4PK: `ACCOUNT#${accountId}#MINERS`,
+    GSI4SK: name,
   }),
   /** Miners by status (GSI2), sharded; online miners sort by last heartbeat so the sweep finds the silent ones. */
   minersByStatus: (status: string, shard: number, sortKey: string) => ({

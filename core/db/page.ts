@@ -5,7 +5,7 @@ import { cursorWithin, encodeCursor } from "./cursor.ts";
 
 export interface PageRequest {
   /** Query an index (its `<index>PK`), or the table itself (`PK`). */
-  index?: "GSI1" | "GSI2" | "GSI3";
+  index?: "GSI1" | "GSI2" | "GSI3" | "GSI4";
   /** The partition key value to list. */
   partition: string;
   /** Only sort keys starting with this. */

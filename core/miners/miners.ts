@@ -489,17 +489,28 @@ export const ListMinersQuery = v.object({
   limit: v.optional(v.pipe(v.string(), v.toNumber(), v.integer(), v.minValue(1), v.maxValue(100)), "50"),
 });
 
-/** The caller's miners, by name, with a cursor. */
+/**
+ * The caller's miners, by name, with a cursor. The listing index holds keys only (a miner's slot and heartbeat
+ * updates then write no index): each page of entries is read back, and a status filter applies to what was read,
+ * paging on until the page is full or the miners run out.
+ */
 export async function listMiners(principal: Principal, query: unknown) {
   const q = parse(ListMinersQuery, query, "query");
-  const page = await queryPage({
-    index: "GSI1",
-    partition: keys.minersByAccount(principal.accountId, "").GSI1PK,
-    limit: Number(q.limit),
-    cursor: q.cursor,
-    ...(q.status
-      ? { filter: { expression: "#s = :s", names: { "#s": "status" }, values: { ":s": q.status } } }
-      : {}),
-  });
-  return { miners: page.items.map((i) => minerView(v.parse(MinerItem, i))), next_cursor: page.next_cursor };
+  const limit = Number(q.limit);
+  const miners: Miner[] = [];
+  let cursor = q.cursor;
+  do {
+    const page = await queryPage({
+      index: "GSI4",
+      partition: keys.minersByAccount(principal.accountId, "").GSI4PK,
+      limit: limit - miners.length,
+      cursor,
+    });
+    for (const i of await hydrate(page.items)) {
+      const miner = v.parse(MinerItem, i);
+      if (!q.status || miner.status === q.status) miners.push(miner);
+    }
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor && miners.length < limit);
+  return { miners: miners.map(minerView), next_cursor: cursor ?? null };
 }

@@ -1,6 +1,7 @@
 export { assertQueuedQuota, DEFAULT_MAX_QUEUED_PER_ACCOUNT, maxQueuedPerAccount } from "./quota.ts";
 export {
   consume,
+  consumeLocal,
   DEFAULT_LIMITS,
   type Decision,
   envName,

@@ -280,6 +280,49 @@ export async function consume(
   }
 }
 
+/** Per-instance buckets of `consumeLocal`: the theoretical arrival time (µs) by bucket. */
+const localTats = new Map<string, number>();
+
+/**
+ * Takes one request from a bucket held in this instance's memory only, with no DynamoDB write: for heartbeats, which
+ * are themselves one write and whose budget allows no other. The same GCRA as the shared buckets. Over-admission
+ * bound: across N instances a key gets at most N times its limit (N x burst at once), each admitted heartbeat still
+ * one conditional write on the miner's own item.
+ */
+export function consumeLocal(
+  subject: string,
+  routeClass: RouteClass,
+  limit: Limit | null = limitFor(routeClass),
+  nowMs = Date.now(),
+): Decision | undefined {
+  if (!limit) return undefined;
+  const bucket = `${subject}#${routeClass}#local`;
+  const interval = Math.max(1, Math.round(1_000_000 / limit.perSecond));
+  const now = nowMs * 1000;
+  const span = limit.burst * interval;
+  const tat = Math.max(localTats.get(bucket) ?? now, now);
+  if (tat + interval > now + span) {
+    return {
+      allowed: false,
+      limit,
+      remaining: 0,
+      retryAfterSeconds: Math.max(1, Math.ceil((tat + interval - now - span) / 1_000_000)),
+      writes: 0,
+      reads: 0,
+    };
+  }
+  if (localTats.size >= MAX_HINTS && !localTats.has(bucket)) localTats.clear();
+  localTats.set(bucket, tat + interval);
+  return {
+    allowed: true,
+    limit,
+    remaining: Math.max(0, Math.floor((now + span - tat - interval) / interval)),
+    retryAfterSeconds: 0,
+    writes: 0,
+    reads: 0,
+  };
+}
+
 function newPurse(bucket: string): Purse {
   if (purses.size >= MAX_HINTS) purses.clear();
   const purse: Purse = { tokens: 0, until: 0, batch: RESERVE_FIRST, sharedLeft: 0, emptyUntil: 0 };
@@ -291,4 +334,5 @@ function newPurse(bucket: string): Purse {
 export function forgetHints(): void {
   hints.clear();
   purses.clear();
+  localTats.clear();
 }

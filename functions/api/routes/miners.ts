@@ -108,7 +108,8 @@ export const miners = new Hono<AppEnv>()
     return c.json({ miner_id: miner.id, ...minerView(miner) }, 201);
   })
   .get("/", rateLimit("read"), async (c) => c.json(await listMiners(c.var.principal, c.req.query())))
-  .post("/heartbeat", writes, async (c) =>
+  // A heartbeat is one write and may cost no other: its limit is kept in memory, per instance (poll class limits).
+  .post("/heartbeat", rateLimit("poll", { local: true }), async (c) =>
     c.json(await heartbeat(c.var.principal, c.req.header("x-miner-id"), await readJson(c))),
   )
   .post("/poll", rateLimit("poll"), async (c) => {
