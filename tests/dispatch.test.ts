@@ -69,3 +69,97 @@ describe("dispatch", () => {
     }
   }, 60_000);
 });
+
+describe("a submit's direct hand-off to a waiting miner", () => {
+  it("a job submitted while a miner waits with nothing to do is claimed in the submit itself: never queued, the poll gets it with its input", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region, prices: { echo: 3 } });
+    const waiting = pollJobs(miner, { wait_seconds: 5 });
+    await new Promise((r) => setTimeout(r, 300)); // the poll has been through a round and found nothing
+    const sub = await submitEcho(client, { constraints, input: { big: 2 ** 60, nested: { a: [1, "x"] } } });
+    expect(sub.status).toBe(201);
+    expect(sub.body).toMatchObject({ status: "assigned", attempt: 1 });
+    const { jobs } = await waiting;
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({
+      job_id: sub.body.id,
+      attempt: 1,
+      input: { big: 2 ** 60, nested: { a: [1, "x"] } },
+    });
+    const stored = await getItem(`JOB#${sub.body.id}`, "JOB");
+    expect(stored).toMatchObject({
+      status: "assigned",
+      version: 2,
+      minerId: miner.id,
+      claimToken: jobs[0]?.claim_token,
+    });
+    expect(stored?.GSI1PK).toBeUndefined(); // it never entered the ready queue
+    // The history is the same as a queued-then-claimed job's; the account counts nothing queued.
+    const history = await api<{ events: { type: string; seq: number }[] }>(
+      "GET",
+      `/v1/jobs/${sub.body.id}/events`,
+      {
+        key: client.key,
+      },
+    );
+    expect(history.body.events.map((e) => [e.type, e.seq])).toEqual([
+      ["job.submitted.v1", 1],
+      ["job.assigned.v1", 2],
+    ]);
+    const account = await getItem(`ACCOUNT#${client.id}`, "ACCOUNT");
+    expect(account).toMatchObject({ held: sub.body.max_price });
+    expect(account?.queued ?? 0).toBe(0);
+    expect(await getItem(`MINER#${miner.id}`, "MINER")).toMatchObject({ active: 1 });
+    // And it runs to the end like any other.
+    const token = jobs[0]?.claim_token;
+    await api("POST", `/v1/miners/${sub.body.id}/start`, {
+      key: miner.key,
+      headers: miner.headers,
+      body: { claim_token: token },
+    });
+    const done = await api("POST", `/v1/miners/${sub.body.id}/result`, {
+      key: miner.key,
+      headers: miner.headers,
+      body: { claim_token: token, output: { ok: true } },
+    });
+    expect(done.body).toMatchObject({ status: "completed" });
+  });
+
+  it("a waiting miner that turns out to be full gets nothing, and the job queues for the next free miner", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region, concurrency: 1 });
+    await submitEcho(client, { constraints });
+    const first = (await pollJobs(miner, { wait_seconds: 5 })).jobs[0];
+    expect(first).toBeDefined();
+    // A second poll of the full miner waits (its cached capabilities do not know it is full yet).
+    const second = pollJobs(miner, { wait_seconds: 2 });
+    await new Promise((r) => setTimeout(r, 300));
+    const sub = await submitEcho(client, { constraints });
+    expect(sub.status).toBe(201);
+    expect(sub.body.status).toBe("queued");
+    expect((await second).jobs).toHaveLength(0);
+    expect(await getItem(`MINER#${miner.id}`, "MINER")).toMatchObject({ active: 1 });
+    // Once the first job is done, the queued one goes to the miner's next poll.
+    await api("POST", `/v1/miners/${first?.job_id}/result`, {
+      key: miner.key,
+      headers: miner.headers,
+      body: { claim_token: first?.claim_token, output: {} },
+    });
+    const next = (await pollJobs(miner, { wait_seconds: 5 })).jobs;
+    expect(next.map((j) => j.job_id)).toEqual([sub.body.id]);
+  });
+
+  it("a job the waiting miner cannot run (another region) is queued, not handed to it", async () => {
+    const { region } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region });
+    const waiting = pollJobs(miner, { wait_seconds: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    const sub = await submitEcho(client, { constraints: { regions: [`${region}-elsewhere`] } });
+    expect(sub.body.status).toBe("queued");
+    expect((await waiting).jobs).toHaveLength(0);
+    await api("POST", `/v1/jobs/${sub.body.id}/cancel`, { key: client.key });
+  });
+});

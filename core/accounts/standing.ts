@@ -30,11 +30,11 @@ export async function accountStanding(accountId: string, fresh = false): Promise
   return standing;
 }
 
-/** This instance queued a job of the account and held `held` for it. */
-export function noteQueued(accountId: string, held: number): void {
+/** This instance held `held` for a job of the account, and queued it (unless a miner took it at once). */
+export function noteHeld(accountId: string, held: number, opts: { queued: boolean }): void {
   const s = entries.get(accountId);
   if (s) {
-    s.queued++;
+    if (opts.queued) s.queued++;
     s.available -= held;
   }
 }

@@ -179,35 +179,49 @@ export async function* spread<T>(
   yield* flush();
 }
 
-type Claimed = { job: Job; token: string };
+/** A claimed job for a poll's answer; `input` when the claimer has it at hand (a submit's direct hand-off). */
+export type Claimed = { job: Job; token: string; input?: { value: unknown } };
+
+/** What a claim of `job` for `miner` sets on the job: a fresh claim token, the lease, the execution deadline. */
+export function claimChanges(job: Job, miner: Miner, now: Date) {
+  const token = `ct_${randomBytes(18).toString("base64url")}`;
+  const lease = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
+  const timeoutAt = new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString();
+  const changes: Partial<Job> = {
+    attempt: job.attempt + 1,
+    claimToken: token,
+    minerId: miner.id,
+    minerAccountId: miner.accountId,
+    heldBy: job.heldBy?.includes(miner.accountId) ? job.heldBy : [...(job.heldBy ?? []), miner.accountId],
+    unitPrice: miner.prices[job.service] ?? 0,
+    assignedAt: now.toISOString(),
+    startedAt: undefined,
+    leaseExpiresAt: lease,
+    timeoutAt,
+    progress: undefined,
+    progressMessage: undefined,
+  };
+  return {
+    token,
+    changes,
+    /** The slot item the claim's transaction must include. */
+    slot: takeSlot(miner, job.id, token, lease),
+    event: { miner_id: miner.id, lease_expires_at: lease, timeout_at: timeoutAt },
+  };
+}
 
 /** One claim: the claim transition of `job` for `miner`, conditional on the job and on the miner's slot. */
 async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> {
   const now = new Date();
-  const token = `ct_${randomBytes(18).toString("base64url")}`;
-  const lease = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
-  const timeoutAt = new Date(now.getTime() + job.timeoutSeconds * 1000).toISOString();
+  const claim = claimChanges(job, miner, now);
   try {
     const next = await applyTransition(job, "claim", {
-      changes: {
-        attempt: job.attempt + 1,
-        claimToken: token,
-        minerId: miner.id,
-        minerAccountId: miner.accountId,
-        heldBy: job.heldBy?.includes(miner.accountId) ? job.heldBy : [...(job.heldBy ?? []), miner.accountId],
-        unitPrice: miner.prices[job.service] ?? 0,
-        assignedAt: now.toISOString(),
-        startedAt: undefined,
-        leaseExpiresAt: lease,
-        timeoutAt,
-        progress: undefined,
-        progressMessage: undefined,
-      },
-      with: [takeSlot(miner, job.id, token, lease), queuedCounter(job.accountId, -1)],
-      event: { miner_id: miner.id, lease_expires_at: lease, timeout_at: timeoutAt },
+      changes: claim.changes,
+      with: [claim.slot, queuedCounter(job.accountId, -1)],
+      event: claim.event,
       at: now,
     });
-    return { claimed: { job: next, token } };
+    return { claimed: { job: next, token: claim.token } };
   } catch (err) {
     if (!(err instanceof TransactionRefused)) throw err;
     // Refused on the miner's item: it is full (or no longer online). Otherwise someone else claimed the job, or it
@@ -227,11 +241,23 @@ const matcher = new Matcher<Claimed>({
   claim: claimJob,
 });
 
-async function withInputs(claimed: { job: Job; token: string }[]): Promise<Assignment[]> {
+/**
+ * A waiting poll of this instance that can take `job` at once (see Matcher.handOff), for a submit to claim the job in
+ * its own transaction; undefined when no poll here waits with nothing to do.
+ */
+export function waitingPollFor(job: Job) {
+  return matcher.handOff(job);
+}
+
+async function withInputs(claimed: Claimed[]): Promise<Assignment[]> {
   if (claimed.length === 0) return [];
   const inputs = new Map<string, unknown>();
-  for (const item of await batchGetAll(claimed.map((c) => keys.jobInput(c.job.id))))
-    inputs.set(String(item.PK).slice(4), storedPayload(item, "input"));
+  for (const c of claimed) if (c.input) inputs.set(c.job.id, c.input.value);
+  const missing = claimed.filter((c) => !c.input);
+  if (missing.length > 0) {
+    for (const item of await batchGetAll(missing.map((c) => keys.jobInput(c.job.id))))
+      inputs.set(String(item.PK).slice(4), storedPayload(item, "input"));
+  }
   return claimed.map(({ job, token }) => ({
     job_id: job.id,
     claim_token: token,

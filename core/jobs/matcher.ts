@@ -25,6 +25,13 @@ import { onWork } from "./wakeup.ts";
 
 export type ClaimOutcome<C> = { claimed: C } | { lost: true } | { full: true };
 
+/** A waiting poll reserved for a submit's direct hand-off (`Matcher.handOff`). */
+export interface HandOff<C> {
+  miner: Miner;
+  /** The submit's outcome: the waiter got the job, its miner was full, or the submit went another way. */
+  done: (outcome: ClaimOutcome<C> | "released") => void;
+}
+
 interface Waiter<C> {
   miner: Miner;
   caps: ReturnType<typeof capabilities>;
@@ -114,6 +121,40 @@ export class Matcher<C> {
       this.waiters.push(w);
       this.kick();
     });
+  }
+
+  /**
+   * A waiting poll that can run `job` now, for a submit to hand the job to directly (the submit's own transaction
+   * claims it: no ready-queue entry, no claim transaction). Only a waiter with nothing to do qualifies: it has been
+   * through a round that found nothing it could run (so the job jumps no queued job it could have had), is not
+   * claiming and has a free slot. The waiter is reserved until `done` says how the submit went.
+   */
+  handOff(job: Job): HandOff<C> | undefined {
+    const w = this.waiters.find(
+      (x) =>
+        !x.done &&
+        !x.busy &&
+        !x.full &&
+        !x.expired &&
+        x.rounds > 0 &&
+        x.claimed.length < x.want &&
+        x.miner.services.includes(job.service) &&
+        !mismatch({ service: job.service, constraints: job.constraints, max_price: job.maxPrice }, x.caps),
+    );
+    if (!w) return undefined;
+    w.busy = true;
+    return {
+      miner: w.miner,
+      done: (outcome) => {
+        w.busy = false;
+        if (outcome !== "released") {
+          if ("claimed" in outcome) w.claimed.push(outcome.claimed);
+          else if ("full" in outcome)
+            for (const x of this.waiters) if (x.miner.id === w.miner.id) x.full = true;
+        }
+        this.settle(w);
+      },
+    };
   }
 
   /** Runs a round now, or right after the one in progress. */

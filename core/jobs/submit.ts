@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { accountStanding, forgetStanding, noteQueued } from "../accounts/standing.ts";
+import { accountStanding, forgetStanding, noteHeld } from "../accounts/standing.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
@@ -24,7 +24,9 @@ import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
 import { publishJob } from "./changes.ts";
+import { type Claimed, claimChanges, waitingPollFor } from "./claim.ts";
 import { jobItem, queueShards } from "./item.ts";
+import type { HandOff } from "./matcher.ts";
 import { type Job, type JobView, jobRef, jobView } from "./model.ts";
 import { payloadText } from "./payload.ts";
 import { TransactionRefused, transact } from "./transition.ts";
@@ -155,62 +157,98 @@ export async function submitJob(
     metadata: body.metadata,
     correlationId: opts.correlationId,
   };
-  const view = jobView(job);
-  const items: TransactItem[] = [
-    {
-      Put: {
-        TableName: config.tableName,
-        Item: jobItem(job),
-        ConditionExpression: "attribute_not_exists(PK)",
+  // A poll of this instance waiting with nothing to do that can run the job takes it in this very transaction: no
+  // ready-queue entry, no claim transaction, no queue read (the waiting miner is answered at once).
+  const commit = async (handOff?: HandOff<Claimed>): Promise<SubmitResult> => {
+    const claim = handOff ? claimChanges(job, handOff.miner, now) : undefined;
+    const stored: Job = claim ? { ...job, ...claim.changes, status: "assigned", version: 2 } : job;
+    const view = jobView(stored);
+    const items: TransactItem[] = [
+      {
+        Put: {
+          TableName: config.tableName,
+          Item: jobItem(stored),
+          ConditionExpression: "attribute_not_exists(PK)",
+        },
       },
-    },
-    // JSON text, not a map: stored and read back exactly (core/jobs/payload.ts).
-    {
-      Put: { TableName: config.tableName, Item: { ...keys.jobInput(job.id), entity: "jobInput", inputJson } },
-    },
-    ...holdItems(job, now),
-    outboxPut({
-      type: "job.submitted.v1",
-      subjectPk: keys.job(job.id).PK,
-      subject: job.id,
-      seq: 1,
-      accountId: job.accountId,
-      correlationId: opts.correlationId,
-      data: {
-        ...jobRef(job),
-        priority: job.priority,
-        max_price: maxPrice,
-        queue_deadline: job.queueDeadline,
+      // JSON text, not a map: stored and read back exactly (core/jobs/payload.ts).
+      {
+        Put: {
+          TableName: config.tableName,
+          Item: { ...keys.jobInput(job.id), entity: "jobInput", inputJson },
+        },
       },
-      at: now,
-    }),
-  ];
-  const poolCheckAt = poolCheck ? items.push(poolCheck) - 1 : -1;
-  if (idemKey) items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now));
-  try {
-    await transact(items);
-  } catch (err) {
-    if (err instanceof TransactionRefused) {
-      if (idemKey && err.failedAt(items.length - 1)) {
-        const replay = await findReplay<JobView>(principal.accountId, idemKey, hash as string);
-        if (replay) return { status: 201, job: replay, replayed: true };
-      }
-      if (poolCheckAt >= 0 && err.failedAt(poolCheckAt)) throw poolRefused();
-      if (err.failedAt(HOLD_AT)) {
-        // The account item refused: the balance, or the queued quota. Its old image says which.
-        forgetStanding(principal.accountId);
-        const account = err.itemAt(HOLD_AT);
-        const available = Number(account?.available ?? 0);
-        if (available < maxPrice) throw insufficientFunds(maxPrice, available);
-        assertQueuedQuota(principal.accountId, Number(account?.queued ?? 0));
-      }
+      ...holdItems(job, now, { queued: !claim }),
+      outboxPut({
+        type: "job.submitted.v1",
+        subjectPk: keys.job(job.id).PK,
+        subject: job.id,
+        seq: 1,
+        accountId: job.accountId,
+        correlationId: opts.correlationId,
+        data: {
+          ...jobRef(job),
+          priority: job.priority,
+          max_price: maxPrice,
+          queue_deadline: job.queueDeadline,
+        },
+        at: now,
+      }),
+    ];
+    const slotAt = claim ? items.push(claim.slot) - 1 : -1;
+    if (claim) {
+      items.push(
+        outboxPut({
+          type: "job.assigned.v1",
+          subjectPk: keys.job(job.id).PK,
+          subject: job.id,
+          seq: 2,
+          accountId: job.accountId,
+          correlationId: opts.correlationId,
+          data: { ...jobRef(stored), ...claim.event },
+          at: now,
+        }),
+      );
     }
-    throw err;
-  }
-  noteQueued(principal.accountId, maxPrice);
-  publishJob(job);
-  notifyWork(job.service, shardOf(job.id, queueShards()));
-  return { status: 201, job: view, replayed: false };
+    const poolCheckAt = poolCheck ? items.push(poolCheck) - 1 : -1;
+    const idemAt = idemKey
+      ? items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now)) - 1
+      : -1;
+    try {
+      await transact(items);
+    } catch (err) {
+      if (err instanceof TransactionRefused && handOff && err.failedAt(slotAt)) {
+        // The waiting miner is full (or gone) after all: the job queues as any other.
+        handOff.done({ full: true });
+        return commit();
+      }
+      handOff?.done("released");
+      if (err instanceof TransactionRefused) {
+        if (idemAt >= 0 && err.failedAt(idemAt)) {
+          const replay = await findReplay<JobView>(principal.accountId, idemKey as string, hash as string);
+          if (replay) return { status: 201, job: replay, replayed: true };
+        }
+        if (poolCheckAt >= 0 && err.failedAt(poolCheckAt)) throw poolRefused();
+        if (err.failedAt(HOLD_AT)) {
+          // The account item refused: the balance, or the queued quota. Its old image says which.
+          forgetStanding(principal.accountId);
+          const account = err.itemAt(HOLD_AT);
+          const available = Number(account?.available ?? 0);
+          if (available < maxPrice) throw insufficientFunds(maxPrice, available);
+          assertQueuedQuota(principal.accountId, Number(account?.queued ?? 0));
+        }
+      }
+      throw err;
+    }
+    noteHeld(principal.accountId, maxPrice, { queued: !claim });
+    publishJob(stored);
+    // The input as a read of it would give it (its stored JSON text), so the miner sees the same either way.
+    if (claim && handOff)
+      handOff.done({ claimed: { job: stored, token: claim.token, input: { value: JSON.parse(inputJson) } } });
+    else notifyWork(job.service, shardOf(job.id, queueShards()));
+    return { status: 201, job: view, replayed: false };
+  };
+  return commit(waitingPollFor(job));
 }
 
 /** Where the hold's account update sits in the submit transaction (after the job and its input). */
@@ -224,10 +262,11 @@ function insufficientFunds(maxPrice: number, available: number): CoordError {
 }
 
 /**
- * Holds max_price (available -> held) and counts the job as queued, in the account's one update; refused if the
- * balance cannot hold it or the account would pass its queued quota.
+ * Holds max_price (available -> held) and counts the job as queued (unless it is handed to a miner at once), in the
+ * account's one update; refused if the balance cannot hold it or the account would pass its queued quota.
  */
-export function holdItems(job: Job, at: Date): TransactItem[] {
+export function holdItems(job: Job, at: Date, opts: { queued?: boolean } = {}): TransactItem[] {
+  const queued = opts.queued ?? true;
   return postingItems(
     [
       {
@@ -236,8 +275,7 @@ export function holdItems(job: Job, at: Date): TransactItem[] {
         deltaAvailable: -job.maxPrice,
         deltaHeld: job.maxPrice,
         jobId: job.id,
-        alsoAdd: { queued: 1 },
-        atMost: { queued: maxQueuedPerAccount() },
+        ...(queued ? { alsoAdd: { queued: 1 }, atMost: { queued: maxQueuedPerAccount() } } : {}),
       },
     ],
     at,
