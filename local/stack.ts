@@ -88,10 +88,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     ]);
     stops.push(dynamo.stop, sqsLocal.stop);
 
-    // One instance: every writer (API, stream, consumers, sweep) announces work in this process, so waiting polls
-    // are woken at once and the matcher's summary recheck is only a backstop (on Lambda it carries work between
-    // instances, every 250 ms).
+    // One instance: every writer (API, stream, consumers, sweep) announces work in this process, and every mark and
+    // clear of the queue summary is made here (so this instance's copy of it is the table's), so waiting polls are
+    // woken at once and the matcher's summary recheck and re-read are only a backstop (on Lambda they carry work
+    // between instances, every 250 ms): an idle poll reads nothing.
     process.env.COORD_POLL_RECHECK_MS ??= "2000";
+    process.env.COORD_SUMMARY_CACHE_MS ??= "30000";
     Object.assign(process.env, {
       COORD_TABLE_NAME: tableName,
       COORD_DYNAMO_ENDPOINT: dynamo.endpoint,

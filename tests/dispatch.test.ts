@@ -108,7 +108,7 @@ describe("a submit's direct hand-off to a waiting miner", () => {
       ["job.assigned.v1", 2],
     ]);
     const account = await getItem(`ACCOUNT#${client.id}`, "ACCOUNT");
-    expect(account).toMatchObject({ held: sub.body.max_price });
+    expect(account).toMatchObject({ held: (sub.body as unknown as { max_price: number }).max_price });
     expect(account?.queued ?? 0).toBe(0);
     expect(await getItem(`MINER#${miner.id}`, "MINER")).toMatchObject({ active: 1 });
     // And it runs to the end like any other.

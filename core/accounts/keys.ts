@@ -17,7 +17,7 @@ import {
 import { knownId, newId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, generateApiKey, hashApiKey, inspectApiKey } from "./api-key.ts";
-import { cachedPrincipal, forgetKey, rememberKey } from "./key-cache.ts";
+import { cachedPrincipal, feedItem, forgetKey, rememberKey } from "./key-cache.ts";
 import { type Page, pageQuery } from "./page.ts";
 import { DEFAULT_SCOPES, ScopeListSchema, scopesBeyond } from "./scopes.ts";
 
@@ -224,7 +224,7 @@ export async function authenticate(rawKey: string): Promise<Principal> {
   const shape = inspectApiKey(rawKey);
   if (!shape.ok && !rawKey.startsWith("ak_")) throw new UnauthorizedError("malformed API key");
   const hash = hashApiKey(rawKey);
-  const cached = cachedPrincipal(hash);
+  const cached = await cachedPrincipal(hash);
   if (cached) return cached;
   const out = await ddb().send(
     new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hash), ConsistentRead: true }),
@@ -508,6 +508,8 @@ export async function revokeKey(keyId: string, ctx: Ctx, authority: KeyAuthority
         data: { account_id: target.accountId, key_id: target.keyId },
         at: now,
       }),
+      // Last, so that the positions above stay what the refusals are read by.
+      feedItem(target.keyId, now),
     ]);
   } catch (err) {
     // Revoked concurrently: the outcome the caller asked for holds either way.
@@ -594,6 +596,8 @@ export async function rotateKey(
         },
         at: now,
       }),
+      // Other instances' caches learn the old key's new expiry from the feed (last: positions above stay).
+      feedItem(target.keyId, now),
     ]);
   } catch (err) {
     if (cancellationCodes(err)?.[3] === "ConditionalCheckFailed") {

@@ -10,6 +10,8 @@ export const keys = {
     GSI4SK: `${createdAt}#${id}`,
   }),
   apiKey: (hash: string) => ({ PK: `KEY#${hash}`, SK: "KEY" }),
+  /** Keys revoked or rotated in a ten-minute window (core/accounts/key-cache.ts): what instances' caches drop. */
+  keyFeed: (window: string) => ({ PK: `KEYFEED#${window}`, SK: "KEYFEED" }),
   /** Key id -> key hash, so a key can be revoked or rotated by its public id (strongly consistent, unlike a GSI). */
   apiKeyRef: (keyId: string) => ({ PK: `KEYID#${keyId}`, SK: "KEYID" }),
   apiKeyByAccount: (accountId: string, keyId: string) => ({

@@ -27,6 +27,21 @@ export function recentJob(id: string): Job | undefined {
   return recent.get(id);
 }
 
+/**
+ * Inputs this instance stored a moment ago (their JSON text, small ones only), so that a claim made here soon after
+ * the submit answers the miner without reading the input back. A job's input never changes once written.
+ */
+const INPUT_CACHE_MAX_BYTES = 16 * 1024;
+const inputs = new TtlCache<string>(() => 60_000, 2_000);
+
+export function rememberInput(jobId: string, json: string): void {
+  if (json.length <= INPUT_CACHE_MAX_BYTES) inputs.set(jobId, json);
+}
+
+export function recentInput(jobId: string): string | undefined {
+  return inputs.get(jobId);
+}
+
 export interface JobWatch {
   /** The newest version of the job announced since the watch began, newer than `version`; or undefined after `ms`. */
   next(version: number, ms: number): Promise<Job | undefined>;

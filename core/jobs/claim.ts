@@ -11,6 +11,7 @@ import { forgetMiner, rememberMiner } from "../miners/cache.ts";
 import { getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
+import { recentInput } from "./changes.ts";
 import { type ClaimOutcome, Matcher } from "./matcher.ts";
 import { type Job, JobItem } from "./model.ts";
 import { storedPayload } from "./payload.ts";
@@ -252,8 +253,12 @@ export function waitingPollFor(job: Job) {
 async function withInputs(claimed: Claimed[]): Promise<Assignment[]> {
   if (claimed.length === 0) return [];
   const inputs = new Map<string, unknown>();
-  for (const c of claimed) if (c.input) inputs.set(c.job.id, c.input.value);
-  const missing = claimed.filter((c) => !c.input);
+  for (const c of claimed) {
+    const text = c.input ? undefined : recentInput(c.job.id);
+    if (c.input) inputs.set(c.job.id, c.input.value);
+    else if (text !== undefined) inputs.set(c.job.id, JSON.parse(text));
+  }
+  const missing = claimed.filter((c) => !inputs.has(c.job.id));
   if (missing.length > 0) {
     for (const item of await batchGetAll(missing.map((c) => keys.jobInput(c.job.id))))
       inputs.set(String(item.PK).slice(4), storedPayload(item, "input"));

@@ -13,6 +13,7 @@ import { cachedMiner } from "../miners/cache.ts";
 import { getMiner } from "../miners/miners.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
+import { recentJob } from "./changes.ts";
 import { queuedCounter, releaseSlot } from "./claim.ts";
 import { startInPlace } from "./in-place.ts";
 import type { Job } from "./model.ts";
@@ -123,7 +124,11 @@ export function everHeldBy(job: Job, accountId: string): boolean {
   return job.minerAccountId === accountId || (job.heldBy?.includes(accountId) ?? false);
 }
 
-/** Runs a miner report against a fresh read, once more if the job changed underneath (e.g. a heartbeat renewal). */
+/**
+ * Runs a miner report against a fresh read, once more if the job changed underneath. Not against the copy this
+ * instance last wrote: the report's transaction replaces the whole item under a version condition, and some writes
+ * leave the version alone (a lease moved up to the miner's), so a cached copy could put back what they changed.
+ */
 async function onHeld<T>(
   principal: Principal,
   minerId: string | undefined,

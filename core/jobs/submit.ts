@@ -23,7 +23,7 @@ import { defaultConstraints, findService, maxUnits, validateInput } from "../ser
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
-import { publishJob } from "./changes.ts";
+import { publishJob, rememberInput } from "./changes.ts";
 import { type Claimed, claimChanges, waitingPollFor } from "./claim.ts";
 import { jobItem, queueShards } from "./item.ts";
 import type { HandOff } from "./matcher.ts";
@@ -242,6 +242,7 @@ export async function submitJob(
     }
     noteHeld(principal.accountId, maxPrice, { queued: !claim });
     publishJob(stored);
+    rememberInput(job.id, inputJson);
     // The input as a read of it would give it (its stored JSON text), so the miner sees the same either way.
     if (claim && handOff)
       handOff.done({ claimed: { job: stored, token: claim.token, input: { value: JSON.parse(inputJson) } } });
