@@ -39,7 +39,7 @@ export const SETTINGS = {
   COORD_FAIR_QUANTUM_MS: { default: 1000, min: 0, max: 3_600_000, what: "fair-share quantum" },
   COORD_SWEEP_SECONDS: { default: 1, min: 0.1, max: 3600, what: "local sweep period" },
   COORD_KEY_CACHE_SECONDS: { default: 5, min: 0, max: 5, what: "verified-key cache bound" },
-  COORD_MINER_CACHE_SECONDS: { default: 5, min: 0, max: 60, what: "miner capability cache" },
+  COORD_MINER_CACHE_SECONDS: { default: 30, min: 0, max: 60, what: "miner capability cache" },
   COORD_STANDING_CACHE_MS: { default: 1000, min: 0, max: 10_000, what: "account standing cache (submit)" },
   COORD_METRICS_FLUSH_SECONDS: { default: 10, min: 0, max: 60, what: "event counter flush period" },
 } as const satisfies Record<string, NumericSetting>;

@@ -47,15 +47,32 @@ export interface Assignment {
  * Slot item for the claim: the miner must be online and below its concurrency. The job joins the miner's `held`
  * map (what a heartbeat renews and reports) and the miner's liveness lease moves to the job's.
  */
-function takeSlot(miner: Miner, jobId: string, token: string, leaseUntil: string): TransactItem {
+function takeSlot(miner: Miner, job: Job, token: string, leaseUntil: string): TransactItem {
+  // What the claim took from the (cached) miner must still be so: it still runs the service, at the price the job
+  // is billed at, and in the pool (or the public) the job is for. A changed registration refuses the claim, which
+  // then reads the miner afresh.
+  const price = miner.prices[job.service];
+  const guards = [
+    "contains(services, :svc)",
+    price === undefined ? "attribute_not_exists(prices.#svc)" : "prices.#svc = :price",
+    job.constraints.pool ? "#pool = :pool" : "(attribute_not_exists(#pool) OR accepts_public = :true)",
+  ];
   return {
     Update: {
       TableName: config.tableName,
       Key: keys.miner(miner.id),
       UpdateExpression: "SET active = active + :one, held.#job = :token, leaseUntil = :lease",
-      ConditionExpression: "active < concurrency AND #s = :online",
-      ExpressionAttributeNames: { "#s": "status", "#job": jobId },
-      ExpressionAttributeValues: { ":one": 1, ":online": "online", ":token": token, ":lease": leaseUntil },
+      ConditionExpression: ["active < concurrency AND #s = :online", ...guards].join(" AND "),
+      ExpressionAttributeNames: { "#s": "status", "#job": job.id, "#svc": job.service, "#pool": "pool" },
+      ExpressionAttributeValues: {
+        ":one": 1,
+        ":online": "online",
+        ":token": token,
+        ":lease": leaseUntil,
+        ":svc": job.service,
+        ...(price === undefined ? {} : { ":price": price }),
+        ...(job.constraints.pool ? { ":pool": job.constraints.pool } : { ":true": true }),
+      },
     },
   };
 }
@@ -206,7 +223,7 @@ export function claimChanges(job: Job, miner: Miner, now: Date) {
     token,
     changes,
     /** The slot item the claim's transaction must include. */
-    slot: takeSlot(miner, job.id, token, lease),
+    slot: takeSlot(miner, job, token, lease),
     event: { miner_id: miner.id, lease_expires_at: lease, timeout_at: timeoutAt },
   };
 }

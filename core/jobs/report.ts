@@ -13,7 +13,6 @@ import { cachedMiner } from "../miners/cache.ts";
 import { getMiner } from "../miners/miners.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
-import { recentJob } from "./changes.ts";
 import { queuedCounter, releaseSlot } from "./claim.ts";
 import { startInPlace } from "./in-place.ts";
 import type { Job } from "./model.ts";

@@ -2,7 +2,6 @@ import * as v from "valibot";
 import { accountStanding, forgetStanding, noteHeld } from "../accounts/standing.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
 import { shardOf } from "../db/shard.ts";

@@ -419,7 +419,16 @@ export async function touchMiner(
     throw new ForbiddenError("this miner is banned");
   }
   if (!out.item) throw new NotFoundError("miner");
-  return { before: v.parse(MinerItem, out.item), status: next, leaseUntil };
+  const before = v.parse(MinerItem, out.item);
+  // The write returned the whole miner: the capability cache is refreshed for free (the next polls read nothing).
+  rememberMiner({
+    ...before,
+    status: next,
+    lastHeartbeatAt: iso,
+    leaseUntil,
+    stops: takeStops ? {} : before.stops,
+  });
+  return { before, status: next, leaseUntil };
 }
 
 /** Miners whose last heartbeat is older than `before`, among those with `status` (for the offline sweep). */
