@@ -332,17 +332,30 @@ export interface SerialResult {
   snap: instrument.Snapshot;
 }
 
+/**
+ * One job at a time. By default the miner polls once the job is queued (the queued path: submit, claim, start,
+ * result); with `minerWaiting` the miner's poll is already waiting when the client submits (a submit's direct
+ * hand-off: the submit claims the job itself).
+ */
 export async function serial(
   stack: LocalStack,
   client: Account,
   miner: Miner,
   opts: LifecycleOptions,
+  shape: { minerWaiting?: boolean } = {},
 ): Promise<SerialResult> {
   const http = new Http(stack.url, 8);
   const t = newTally();
   const auth = { key: miner.key, headers: miner.headers };
   instrument.reset();
+  const pollOnce = () =>
+    call(() =>
+      http.post<{ jobs: Job[] }>("/v1/miners/poll", { wait_seconds: opts.waitSeconds, max_jobs: 1 }, auth),
+    );
   for (let n = 0; n < opts.serialJobs; n++) {
+    // Already waiting: the poll goes first and has looked (and found nothing) before the submit.
+    const early = shape.minerWaiting ? pollOnce() : undefined;
+    if (early) await sleep(100);
     const t0 = performance.now();
     let submitted!: () => void;
     const isSubmitted = new Promise<void>((r) => {
@@ -350,11 +363,9 @@ export async function serial(
     });
     const observed = submitAndObserve(http, client, { serial: n }, t, submitted);
     await isSubmitted;
-    // The miner's poll arrives once the job is queued: it waits only for the job to become visible.
-    for (;;) {
-      const res = await call(() =>
-        http.post<{ jobs: Job[] }>("/v1/miners/poll", { wait_seconds: opts.waitSeconds, max_jobs: 1 }, auth),
-      );
+    // Otherwise the miner's poll arrives once the job is queued: it waits only for the job to become visible.
+    for (let first = early; ; first = undefined) {
+      const res = await (first ?? pollOnce());
       if (res.status !== 200) continue;
       t.claimMs.push(performance.now() - t0);
       for (const job of res.body.jobs) await runJob(http, miner, job, t);

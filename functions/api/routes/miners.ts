@@ -112,7 +112,8 @@ export const miners = new Hono<AppEnv>()
   .post("/heartbeat", rateLimit("poll", { local: true }), async (c) =>
     c.json(await heartbeat(c.var.principal, c.req.header("x-miner-id"), await readJson(c))),
   )
-  .post("/poll", rateLimit("poll"), async (c) => {
+  // An empty poll reads and writes nothing, and its limit costs nothing either: kept in memory, per instance.
+  .post("/poll", rateLimit("poll", { local: true }), async (c) => {
     const result = await poll(c.var.principal, c.req.header("x-miner-id"), await readJson(c));
     if (result.jobs.length > 0) return c.json({ jobs: result.jobs });
     const ms = result.retryAfterMs ?? 1000;
