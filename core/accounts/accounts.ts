@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
@@ -7,6 +7,7 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
+import { transact } from "../db/transaction.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { knownId, newId } from "../ids.ts";
 import { adjustBalance, listLedger, TREASURY_ID } from "../ledger/ledger.ts";
@@ -62,35 +63,31 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
     createdAt: now.toISOString(),
     version: 1,
   };
-  await ddb().send(
-    new TransactWriteCommand({
-      TransactItems: [
-        {
-          Put: {
-            TableName: config.tableName,
-            Item: {
-              ...keys.account(account.id),
-              ...keys.accountsByCreation(account.createdAt, account.id),
-              entity: "account",
-              ...account,
-            },
-            ConditionExpression: "attribute_not_exists(PK)",
-          },
+  await transact({
+    account: {
+      Put: {
+        TableName: config.tableName,
+        Item: {
+          ...keys.account(account.id),
+          ...keys.accountsByCreation(account.createdAt, account.id),
+          entity: "account",
+          ...account,
         },
-        outboxPut({
-          type: "account.created.v1",
-          subjectPk: keys.account(account.id).PK,
-          subject: account.id,
-          seq: 1,
-          accountId: account.id,
-          correlationId: ctx.correlationId,
-          actor: actorOf(ctx),
-          data: { account_id: account.id, name, kind },
-          at: now,
-        }),
-      ],
+        ConditionExpression: "attribute_not_exists(PK)",
+      },
+    },
+    event: outboxPut({
+      type: "account.created.v1",
+      subjectPk: keys.account(account.id).PK,
+      subject: account.id,
+      seq: 1,
+      accountId: account.id,
+      correlationId: ctx.correlationId,
+      actor: actorOf(ctx),
+      data: { account_id: account.id, name, kind },
+      at: now,
     }),
-  );
+  });
   return account;
 }
 

@@ -1,12 +1,13 @@
-import { GetCommand, TransactWriteCommand, type TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
 import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
-import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
+import { actorOf, outboxPut } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
+import { type NamedItems, TransactionRefused, transact } from "../db/transaction.ts";
 import {
   ConflictError,
   ForbiddenError,
@@ -296,15 +297,15 @@ function newKeyItems(spec: NewKey, now: Date) {
     rotatedFrom: spec.rotatedFrom?.keyId,
   };
   const ttl = spec.expiresAt ? { expiresAt: ttlFor(spec.expiresAt) } : {};
-  const items: TransactItem[] = [
-    {
+  const items = {
+    account: {
       ConditionCheck: {
         TableName: config.tableName,
         Key: keys.account(spec.accountId),
         ConditionExpression: "attribute_exists(PK)",
       },
     },
-    {
+    key: {
       Put: {
         TableName: config.tableName,
         Item: {
@@ -317,7 +318,7 @@ function newKeyItems(spec: NewKey, now: Date) {
         ConditionExpression: "attribute_not_exists(PK)",
       },
     },
-    {
+    keyRef: {
       Put: {
         TableName: config.tableName,
         Item: {
@@ -331,20 +332,8 @@ function newKeyItems(spec: NewKey, now: Date) {
         ConditionExpression: "attribute_not_exists(PK)",
       },
     },
-  ];
+  } satisfies NamedItems;
   return { key, record, items };
-}
-
-function cancellationCodes(err: unknown): (string | undefined)[] | undefined {
-  if ((err as Error).name !== "TransactionCanceledException") return undefined;
-  return ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map(
-    (r) => r.Code,
-  );
-}
-
-async function transact(items: TransactItem[]): Promise<void> {
-  const input: TransactWriteCommandInput = { TransactItems: items };
-  await ddb().send(new TransactWriteCommand(input));
 }
 
 /** Mints a root key for an account (admin route, bootstrap). Scopes default to the account kind's. */
@@ -366,9 +355,9 @@ export async function mintRootKey(
     now,
   );
   try {
-    await transact([
+    await transact({
       ...minted.items,
-      outboxPut({
+      event: outboxPut({
         type: "api_key.created.v1",
         subjectPk: keys.account(account.id).PK,
         subject: account.id,
@@ -378,9 +367,9 @@ export async function mintRootKey(
         data: { account_id: account.id, key_id: minted.record.keyId, scopes, expires_at: expiresAt },
         at: now,
       }),
-    ]);
+    });
   } catch (err) {
-    if (cancellationCodes(err)?.[0] === "ConditionalCheckFailed") throw new NotFoundError("account");
+    if (err instanceof TransactionRefused && err.refusedBy("account")) throw new NotFoundError("account");
     throw err;
   }
   return { key: minted.key, ...keyView(minted.record, "active") };
@@ -432,9 +421,9 @@ export async function delegateKey(input: unknown, ctx: Ctx): Promise<IssuedKey> 
     },
     now,
   );
-  await transact([
+  await transact({
     ...minted.items,
-    outboxPut({
+    event: outboxPut({
       type: "api_key.delegated.v1",
       subjectPk: keys.account(parent.accountId).PK,
       subject: parent.accountId,
@@ -450,7 +439,7 @@ export async function delegateKey(input: unknown, ctx: Ctx): Promise<IssuedKey> 
       },
       at: now,
     }),
-  ]);
+  });
   return { key: minted.key, ...keyView(minted.record, "active") };
 }
 
@@ -480,8 +469,8 @@ export async function revokeKey(keyId: string, ctx: Ctx, authority: KeyAuthority
   const revokedAt = now.toISOString();
   const ttl = ttlFor(revokedAt);
   try {
-    await transact([
-      {
+    await transact({
+      key: {
         Update: {
           TableName: config.tableName,
           Key: keys.apiKey(hashOf(target)),
@@ -490,7 +479,7 @@ export async function revokeKey(keyId: string, ctx: Ctx, authority: KeyAuthority
           ExpressionAttributeValues: { ":r": revokedAt, ":ttl": ttl },
         },
       },
-      {
+      keyRef: {
         Update: {
           TableName: config.tableName,
           Key: keys.apiKeyRef(target.keyId),
@@ -498,7 +487,7 @@ export async function revokeKey(keyId: string, ctx: Ctx, authority: KeyAuthority
           ExpressionAttributeValues: { ":ttl": ttl },
         },
       },
-      outboxPut({
+      event: outboxPut({
         type: "api_key.revoked.v1",
         subjectPk: keys.account(target.accountId).PK,
         subject: target.accountId,
@@ -508,12 +497,12 @@ export async function revokeKey(keyId: string, ctx: Ctx, authority: KeyAuthority
         data: { account_id: target.accountId, key_id: target.keyId },
         at: now,
       }),
-      // Last, so that the positions above stay what the refusals are read by.
-      feedItem(target.keyId, now),
-    ]);
+      // Other instances' caches drop the key at their next look at the feed.
+      feed: feedItem(target.keyId, now),
+    });
   } catch (err) {
     // Revoked concurrently: the outcome the caller asked for holds either way.
-    if (cancellationCodes(err)?.[0] !== "ConditionalCheckFailed") throw err;
+    if (!(err instanceof TransactionRefused && err.refusedBy("key"))) throw err;
     return keyView(await loadKeyById(keyId));
   }
   forgetKey(target.keyId);
@@ -556,9 +545,9 @@ export async function rotateKey(
   );
   const ttl = ttlFor(previousExpiresAt);
   try {
-    await transact([
+    await transact({
       ...minted.items,
-      {
+      previous: {
         Update: {
           TableName: config.tableName,
           Key: keys.apiKey(hashOf(target)),
@@ -573,7 +562,7 @@ export async function rotateKey(
           },
         },
       },
-      {
+      previousRef: {
         Update: {
           TableName: config.tableName,
           Key: keys.apiKeyRef(target.keyId),
@@ -581,7 +570,7 @@ export async function rotateKey(
           ExpressionAttributeValues: { ":ttl": ttl },
         },
       },
-      outboxPut({
+      event: outboxPut({
         type: "api_key.rotated.v1",
         subjectPk: keys.account(target.accountId).PK,
         subject: target.accountId,
@@ -596,11 +585,11 @@ export async function rotateKey(
         },
         at: now,
       }),
-      // Other instances' caches learn the old key's new expiry from the feed (last: positions above stay).
-      feedItem(target.keyId, now),
-    ]);
+      // Other instances' caches learn the old key's new expiry from the feed.
+      feed: feedItem(target.keyId, now),
+    });
   } catch (err) {
-    if (cancellationCodes(err)?.[3] === "ConditionalCheckFailed") {
+    if (err instanceof TransactionRefused && err.refusedBy("previous")) {
       throw new ConflictError("the key was revoked, expired or rotated meanwhile", { key_id: keyId });
     }
     throw err;

@@ -1,13 +1,12 @@
-import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
 import { hydrate } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
 import { shardOf } from "../db/shard.ts";
 import { pageShards } from "../db/sharded-pages.ts";
+import { transact } from "../db/transaction.ts";
 import { ValidationError } from "../errors.ts";
 import { deadlineShards } from "../jobs/item.ts";
 import { JobItem, jobView } from "../jobs/model.ts";
@@ -120,35 +119,31 @@ export async function adminSetMiner(id: string, action: "drain" | "ban" | "unban
   const status = action === "drain" ? "draining" : "offline";
   const sk = keys.minersByStatus(status, shardOf(id, minerShards()), `${miner.lastHeartbeatAt}#${id}`);
   // The change and its audit event in one transaction (miner.moderated.v1 -> the audit trail).
-  await ddb().send(
-    new TransactWriteCommand({
-      TransactItems: [
-        {
-          Update: {
-            TableName: config.tableName,
-            Key: keys.miner(id),
-            UpdateExpression: "SET #s = :s, banned = :b, GSI2PK = :pk, GSI2SK = :sk",
-            ExpressionAttributeNames: { "#s": "status" },
-            ExpressionAttributeValues: {
-              ":s": status,
-              ":b": action === "ban",
-              ":pk": sk.GSI2PK,
-              ":sk": sk.GSI2SK,
-            },
-          },
+  await transact({
+    miner: {
+      Update: {
+        TableName: config.tableName,
+        Key: keys.miner(id),
+        UpdateExpression: "SET #s = :s, banned = :b, GSI2PK = :pk, GSI2SK = :sk",
+        ExpressionAttributeNames: { "#s": "status" },
+        ExpressionAttributeValues: {
+          ":s": status,
+          ":b": action === "ban",
+          ":pk": sk.GSI2PK,
+          ":sk": sk.GSI2SK,
         },
-        outboxPut({
-          type: "miner.moderated.v1",
-          subjectPk: keys.miner(id).PK,
-          subject: id,
-          accountId: miner.accountId,
-          correlationId: ctx.correlationId,
-          actor: actorOf(ctx),
-          data: { miner_id: id, account_id: miner.accountId, action },
-        }),
-      ],
+      },
+    },
+    event: outboxPut({
+      type: "miner.moderated.v1",
+      subjectPk: keys.miner(id).PK,
+      subject: id,
+      accountId: miner.accountId,
+      correlationId: ctx.correlationId,
+      actor: actorOf(ctx),
+      data: { miner_id: id, account_id: miner.accountId, action },
     }),
-  );
+  });
   forgetMiner(id);
   return { ...minerView({ ...miner, status }), banned: action === "ban" };
 }

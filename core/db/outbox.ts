@@ -1,10 +1,10 @@
-import type { TransactWriteCommandInput } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { EVENT_SCHEMAS, type EventData, type EventType } from "../../events/catalog.ts";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
 import { newId } from "../ids.ts";
 import { keys } from "./keys.ts";
+import type { TransactItem } from "./transaction.ts";
 
 /** The caller behind an event, as the envelope carries it: ids only, never a key. */
 export interface Actor {
@@ -16,7 +16,7 @@ export function actorOf(ctx: Ctx): Actor | undefined {
   return ctx.principal ? { account_id: ctx.principal.accountId, key_id: ctx.principal.keyId } : undefined;
 }
 
-export type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
+export type { TransactItem } from "./transaction.ts";
 
 export interface OutboxEvent<T extends EventType = EventType> {
   type: T;

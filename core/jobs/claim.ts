@@ -235,7 +235,7 @@ async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> 
   try {
     const next = await applyTransition(job, "claim", {
       changes: claim.changes,
-      with: [claim.slot, queuedCounter(job.accountId, -1)],
+      with: { slot: claim.slot, queued: queuedCounter(job.accountId, -1) },
       event: claim.event,
       at: now,
     });
@@ -244,7 +244,7 @@ async function claimJob(job: Job, miner: Miner): Promise<ClaimOutcome<Claimed>> 
     if (!(err instanceof TransactionRefused)) throw err;
     // Refused on the miner's item: it is full (or no longer online). Otherwise someone else claimed the job, or it
     // changed: the matcher tries the next candidate.
-    return err.failedAt(1) ? { full: true } : { lost: true };
+    return err.refusedBy("slot") ? { full: true } : { lost: true };
   }
 }
 

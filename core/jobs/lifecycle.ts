@@ -31,10 +31,10 @@ export async function cancelJob(principal: Principal, id: string, correlationId?
     try {
       const next = await applyTransition(job, "cancel", {
         changes: { finishedAt: now.toISOString(), cancelRequested: true },
-        with: [
-          ...(job.status === "queued" ? [] : [releaseSlot(job, "cancelled")]),
-          ...releaseHold(job, "cancelled", now, { leavesQueue: job.status === "queued" }),
-        ],
+        with: {
+          slot: job.status === "queued" ? undefined : releaseSlot(job, "cancelled"),
+          hold: releaseHold(job, "cancelled", now, { leavesQueue: job.status === "queued" }),
+        },
         event: {},
         correlationId,
         at: now,
@@ -57,7 +57,9 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
   const now = new Date();
   const ttlMs = job.ttlSeconds * 1000;
   // A pool job goes back to its pool only while the account still belongs to it (as at submit).
-  const poolCheck = job.constraints.pool ? [await poolAccessForJob(job.accountId, job.constraints.pool)] : [];
+  const poolCheck = job.constraints.pool
+    ? await poolAccessForJob(job.accountId, job.constraints.pool)
+    : undefined;
   try {
     const next = await applyTransition(job, "retry", {
       changes: {
@@ -72,27 +74,21 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
         queueDeadline: new Date(now.getTime() + ttlMs).toISOString(),
         readyAt: now.toISOString(),
       },
-      with: [...holdItems(job, now), ...poolCheck],
+      with: { hold: holdItems(job, now), pool: poolCheck },
       event: { priority: job.priority, max_price: job.maxPrice },
       correlationId,
       at: now,
     });
     return jobView(next);
   } catch (err) {
-    if (err instanceof TransactionRefused && err.failedAt(1)) {
+    if (err instanceof TransactionRefused && err.refusedBy("hold")) {
       // The account refused the hold: its balance, or its queued quota (the old image says which).
-      const account = err.itemAt(1);
+      const account = err.oldImage("hold");
       if (Number(account?.available ?? 0) >= job.maxPrice)
         assertQueuedQuota(job.accountId, Number(account?.queued ?? 0));
       throw new CoordError("insufficient_funds", `the balance cannot hold max_price ${job.maxPrice}`);
     }
-    if (
-      err instanceof TransactionRefused &&
-      poolCheck.length &&
-      err.reasons.at(-2) === "ConditionalCheckFailed"
-    ) {
-      throw poolRefused();
-    }
+    if (err instanceof TransactionRefused && err.refusedBy("pool")) throw poolRefused();
     throw err;
   }
 }
@@ -207,7 +203,7 @@ export async function enforceDeadline(job: Job, now = new Date()): Promise<strin
     if (job.status === "queued" && job.queueDeadline <= iso) {
       await applyTransition(job, "expire", {
         changes: { finishedAt: iso },
-        with: releaseHold(job, "expired", now, { leavesQueue: true }),
+        with: { hold: releaseHold(job, "expired", now, { leavesQueue: true }) },
         event: {},
         at: now,
       });
@@ -220,7 +216,7 @@ export async function enforceDeadline(job: Job, now = new Date()): Promise<strin
           finishedAt: iso,
           error: { code: "timed_out", message: `no result within ${job.timeoutSeconds} s` },
         },
-        with: [releaseSlot(job, "timed_out"), ...releaseHold(job, "timed_out", now)],
+        with: { slot: releaseSlot(job, "timed_out"), hold: releaseHold(job, "timed_out", now) },
         event: {},
         at: now,
       });
@@ -244,7 +240,7 @@ export async function enforceDeadline(job: Job, now = new Date()): Promise<strin
           },
         },
         condition,
-        with: [releaseSlot(job, "lease_lost"), ...releaseHold(job, "attempts_exhausted", now)],
+        with: { slot: releaseSlot(job, "lease_lost"), hold: releaseHold(job, "attempts_exhausted", now) },
         event: { error_code: "attempts_exhausted" },
         at: now,
       });

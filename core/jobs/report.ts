@@ -275,9 +275,9 @@ export async function completeJob(
     return applyTransition(job, "complete", {
       changes: { finishedAt: now.toISOString(), units, price, progress: 1, claimToken: job.claimToken },
       condition: tokenCondition(body.claim_token),
-      with: [
-        releaseSlot(job),
-        {
+      with: {
+        slot: releaseSlot(job),
+        result: {
           Put: {
             TableName: config.tableName,
             Item: {
@@ -293,8 +293,8 @@ export async function completeJob(
             },
           },
         },
-        ...money,
-      ],
+        money,
+      },
       event: { miner_id: job.minerId as string, units, price },
       at: now,
     });
@@ -321,7 +321,7 @@ export async function failJob(
     return applyTransition(job, "fail", {
       changes: { finishedAt: now.toISOString(), error },
       condition: tokenCondition(body.claim_token),
-      with: [releaseSlot(job), ...releaseHold(job, "failed", now)],
+      with: { slot: releaseSlot(job), hold: releaseHold(job, "failed", now) },
       event: {
         error_code: body.error_code,
         ...(body.error_message ? { error_message: body.error_message } : {}),
@@ -358,7 +358,7 @@ export function requeue(
       error: opts.error,
     },
     condition: opts.condition,
-    with: [releaseSlot(job, opts.stop), queuedCounter(job.accountId, 1)],
+    with: { slot: releaseSlot(job, opts.stop), queued: queuedCounter(job.accountId, 1) },
     event: { reason, queue_deadline: job.queueDeadline },
     at: now,
   });

@@ -162,76 +162,75 @@ export async function submitJob(
     const claim = handOff ? claimChanges(job, handOff.miner, now) : undefined;
     const stored: Job = claim ? { ...job, ...claim.changes, status: "assigned", version: 2 } : job;
     const view = jobView(stored);
-    const items: TransactItem[] = [
-      {
-        Put: {
-          TableName: config.tableName,
-          Item: jobItem(stored),
-          ConditionExpression: "attribute_not_exists(PK)",
-        },
+    const submitted = outboxPut({
+      type: "job.submitted.v1",
+      subjectPk: keys.job(job.id).PK,
+      subject: job.id,
+      seq: 1,
+      accountId: job.accountId,
+      correlationId: opts.correlationId,
+      data: {
+        ...jobRef(job),
+        priority: job.priority,
+        max_price: maxPrice,
+        queue_deadline: job.queueDeadline,
       },
-      // JSON text, not a map: stored and read back exactly (core/jobs/payload.ts).
-      {
-        Put: {
-          TableName: config.tableName,
-          Item: { ...keys.jobInput(job.id), entity: "jobInput", inputJson },
-        },
-      },
-      ...holdItems(job, now, { queued: !claim }),
+      at: now,
+    });
+    const assigned =
+      claim &&
       outboxPut({
-        type: "job.submitted.v1",
+        type: "job.assigned.v1",
         subjectPk: keys.job(job.id).PK,
         subject: job.id,
-        seq: 1,
+        seq: 2,
         accountId: job.accountId,
         correlationId: opts.correlationId,
-        data: {
-          ...jobRef(job),
-          priority: job.priority,
-          max_price: maxPrice,
-          queue_deadline: job.queueDeadline,
-        },
+        data: { ...jobRef(stored), ...claim.event },
         at: now,
-      }),
-    ];
-    const slotAt = claim ? items.push(claim.slot) - 1 : -1;
-    if (claim) {
-      items.push(
-        outboxPut({
-          type: "job.assigned.v1",
-          subjectPk: keys.job(job.id).PK,
-          subject: job.id,
-          seq: 2,
-          accountId: job.accountId,
-          correlationId: opts.correlationId,
-          data: { ...jobRef(stored), ...claim.event },
-          at: now,
-        }),
-      );
-    }
-    const poolCheckAt = poolCheck ? items.push(poolCheck) - 1 : -1;
-    const idemAt = idemKey
-      ? items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now)) - 1
-      : -1;
+      });
     try {
-      await transact(items);
+      await transact({
+        job: {
+          Put: {
+            TableName: config.tableName,
+            Item: jobItem(stored),
+            ConditionExpression: "attribute_not_exists(PK)",
+          },
+        },
+        // JSON text, not a map: stored and read back exactly (core/jobs/payload.ts).
+        input: {
+          Put: {
+            TableName: config.tableName,
+            Item: { ...keys.jobInput(job.id), entity: "jobInput", inputJson },
+          },
+        },
+        hold: holdItems(job, now, { queued: !claim }),
+        submitted,
+        slot: claim?.slot,
+        assigned,
+        pool: poolCheck,
+        idempotency: idemKey
+          ? idempotencyRecord(principal.accountId, idemKey, hash as string, view, now)
+          : undefined,
+      });
     } catch (err) {
-      if (err instanceof TransactionRefused && handOff && err.failedAt(slotAt)) {
+      if (err instanceof TransactionRefused && handOff && err.refusedBy("slot")) {
         // The waiting miner is full (or gone) after all: the job queues as any other.
         handOff.done({ full: true });
         return commit();
       }
       handOff?.done("released");
       if (err instanceof TransactionRefused) {
-        if (idemAt >= 0 && err.failedAt(idemAt)) {
-          const replay = await findReplay<JobView>(principal.accountId, idemKey as string, hash as string);
+        if (idemKey && err.refusedBy("idempotency")) {
+          const replay = await findReplay<JobView>(principal.accountId, idemKey, hash as string);
           if (replay) return { status: 201, job: replay, replayed: true };
         }
-        if (poolCheckAt >= 0 && err.failedAt(poolCheckAt)) throw poolRefused();
-        if (err.failedAt(HOLD_AT)) {
+        if (err.refusedBy("pool")) throw poolRefused();
+        if (err.refusedBy("hold")) {
           // The account item refused: the balance, or the queued quota. Its old image says which.
           forgetStanding(principal.accountId);
-          const account = err.itemAt(HOLD_AT);
+          const account = err.oldImage("hold");
           const available = Number(account?.available ?? 0);
           if (available < maxPrice) throw insufficientFunds(maxPrice, available);
           assertQueuedQuota(principal.accountId, Number(account?.queued ?? 0));
@@ -250,9 +249,6 @@ export async function submitJob(
   };
   return commit(waitingPollFor(job));
 }
-
-/** Where the hold's account update sits in the submit transaction (after the job and its input). */
-const HOLD_AT = 2;
 
 function insufficientFunds(maxPrice: number, available: number): CoordError {
   return new CoordError("insufficient_funds", `the balance cannot hold max_price ${maxPrice}`, {

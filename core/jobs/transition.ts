@@ -1,11 +1,8 @@
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
 import type { EventData, EventType } from "../../events/catalog.ts";
 import { config } from "../config.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
-import { outboxPut, type TransactItem } from "../db/outbox.ts";
+import { outboxPut } from "../db/outbox.ts";
+import { type NamedItems, transact } from "../db/transaction.ts";
 import { ConflictError } from "../errors.ts";
 import { publishJob } from "./changes.ts";
 import { pendingStart } from "./in-place.ts";
@@ -13,50 +10,17 @@ import { jobItem } from "./item.ts";
 import { type Job, jobRef } from "./model.ts";
 import { canTransition, TRANSITIONS, type TransitionName } from "./statuses.ts";
 
-/** The transaction was refused: `index` says which item's condition failed (0 is the job itself). */
-export class TransactionRefused extends Error {
-  constructor(
-    readonly reasons: (string | undefined)[],
-    /** The refusing items as they were, where the item asked for it (ReturnValuesOnConditionCheckFailure). */
-    readonly items: (Record<string, unknown> | undefined)[] = [],
-  ) {
-    super(`transaction refused: ${reasons.join(",")}`);
-    this.name = "TransactionRefused";
-  }
-  failedAt(index: number): boolean {
-    return this.reasons[index] === "ConditionalCheckFailed";
-  }
-  itemAt(index: number): Record<string, unknown> | undefined {
-    return this.items[index];
-  }
-  get jobChanged(): boolean {
-    return this.failedAt(0);
-  }
-}
-
-export async function transact(items: TransactItem[], token?: string): Promise<void> {
-  try {
-    await ddb().send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: token }));
-  } catch (err) {
-    const reasons = (
-      err as { CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] }
-    ).CancellationReasons;
-    if ((err as Error).name === "TransactionCanceledException" && reasons) {
-      throw new TransactionRefused(
-        reasons.map((r) => (r.Code === "None" ? undefined : r.Code)),
-        // Returned items come back marshalled, even through the document client.
-        reasons.map((r) => (r.Item ? unmarshall(r.Item) : undefined)),
-      );
-    }
-    throw err;
-  }
-}
+export { TransactionRefused, transact } from "../db/transaction.ts";
 
 export interface TransitionPlan<T extends EventType> {
   /** Fields of the job that change (status, version and updatedAt are set here). */
   changes: Partial<Job>;
-  /** Other items that must change atomically with the job (miner slots, balances, ledger, result...). */
-  with?: TransactItem[];
+  /**
+   * Other items that must change atomically with the job (miner slots, balances, ledger, result...), by name: a
+   * refusal names the item that refused (`TransactionRefused.refusedBy`). The transition's own names: `job`,
+   * `started` (an in-place start's history entry), `event`.
+   */
+  with?: NamedItems;
   /** Extra condition on the job item, e.g. the claim token still being current. */
   condition?: { expression: string; values: Record<string, unknown>; names?: Record<string, string> };
   /** Event fields beyond the job reference (job_id, service, status, attempt), which are filled in here. */
@@ -100,8 +64,8 @@ export async function applyTransition<N extends TransitionName>(
     condition.push(plan.condition.expression);
     Object.assign(values, plan.condition.values);
   }
-  await transact([
-    {
+  await transact({
+    job: {
       Put: {
         TableName: config.tableName,
         Item: jobItem(next),
@@ -110,9 +74,9 @@ export async function applyTransition<N extends TransitionName>(
         ExpressionAttributeValues: values,
       },
     },
-    ...(plan.with ?? []),
-    ...(started ? [outboxPut({ ...started, relayed: true })] : []),
-    outboxPut({
+    ...plan.with,
+    started: started ? outboxPut({ ...started, relayed: true }) : undefined,
+    event: outboxPut({
       type: spec.event,
       subjectPk: keys.job(job.id).PK,
       subject: job.id,
@@ -122,7 +86,7 @@ export async function applyTransition<N extends TransitionName>(
       data: { ...jobRef(next), ...plan.event } as EventData<(typeof TRANSITIONS)[N]["event"]>,
       at,
     }),
-  ]);
+  });
   publishJob(next);
   return next;
 }

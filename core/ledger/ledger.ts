@@ -1,11 +1,10 @@
-import { TransactWriteCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
+import { TransactionRefused, transact } from "../db/transaction.ts";
 import { CoordError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { parse } from "../validate.ts";
@@ -119,39 +118,35 @@ export async function adjustBalance(accountId: string, input: unknown, ctx: Ctx)
   const { amount, reason } = parse(AdjustInput, input, "body");
   const at = new Date();
   try {
-    await ddb().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          ...postingItems(
-            [
-              { accountId, kind: "adjustment", deltaAvailable: amount, deltaHeld: 0, reason },
-              {
-                accountId: TREASURY_ID,
-                kind: "adjustment",
-                deltaAvailable: -amount,
-                deltaHeld: 0,
-                reason,
-                guard: false,
-              },
-            ],
-            at,
-          ),
-          outboxPut({
-            type: "balance.adjusted.v1",
-            subjectPk: keys.account(accountId).PK,
-            subject: accountId,
-            accountId,
-            correlationId: ctx.correlationId,
-            actor: actorOf(ctx),
-            data: { account_id: accountId, amount, reason },
-            at,
-          }),
+    await transact({
+      postings: postingItems(
+        [
+          { accountId, kind: "adjustment", deltaAvailable: amount, deltaHeld: 0, reason },
+          {
+            accountId: TREASURY_ID,
+            kind: "adjustment",
+            deltaAvailable: -amount,
+            deltaHeld: 0,
+            reason,
+            guard: false,
+          },
         ],
+        at,
+      ),
+      event: outboxPut({
+        type: "balance.adjusted.v1",
+        subjectPk: keys.account(accountId).PK,
+        subject: accountId,
+        accountId,
+        correlationId: ctx.correlationId,
+        actor: actorOf(ctx),
+        data: { account_id: accountId, amount, reason },
+        at,
       }),
-    );
+    });
   } catch (err) {
-    const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
-    if (reasons?.[0]?.Code === "ConditionalCheckFailed") {
+    // Only the account's own update can refuse (the treasury's is unguarded).
+    if (err instanceof TransactionRefused && err.refusedBy("postings")) {
       throw new CoordError(
         "insufficient_funds",
         "the debit exceeds the available balance, or the account does not exist",

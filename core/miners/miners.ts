@@ -1,6 +1,6 @@
 import { createHash, createPublicKey } from "node:crypto";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
@@ -11,6 +11,7 @@ import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
 import { shardOf } from "../db/shard.ts";
+import { TransactionRefused, transact } from "../db/transaction.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import { knownId } from "../ids.ts";
 import type { Capabilities } from "../matching/constraints.ts";
@@ -190,13 +191,11 @@ export async function registerMiner(
     try {
       return await upsertMiner(principal, input, correlationId);
     } catch (err) {
-      if ((err as Error).name !== "TransactionCanceledException") throw err;
-      const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-      if (reasons[0]?.Code === "ConditionalCheckFailed") throw new ForbiddenError("this miner is banned");
+      if (!(err instanceof TransactionRefused)) throw err;
+      if (err.refusedBy("miner")) throw new ForbiddenError("this miner is banned");
       // The pool changed (accepts_public, or ownership) between our read and our write: read it again.
-      if (reasons[2]?.Code === "ConditionalCheckFailed" && attempt < 3) continue;
-      if (reasons[2]?.Code === "ConditionalCheckFailed")
-        throw new ConflictError("the pool kept changing; retry");
+      if (err.refusedBy("pool") && attempt < 3) continue;
+      if (err.refusedBy("pool")) throw new ConflictError("the pool kept changing; retry");
       throw err;
     }
   }
@@ -269,37 +268,33 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
     names[`#r${i}`] = k;
     return `#r${i}`;
   });
-  await ddb().send(
-    new TransactWriteCommand({
-      TransactItems: [
-        {
-          Update: {
-            TableName: config.tableName,
-            Key: keys.miner(id),
-            UpdateExpression: `SET ${[...sets, "active = if_not_exists(active, :zero)", "held = if_not_exists(held, :empty)", "stops = if_not_exists(stops, :empty)", "createdAt = if_not_exists(createdAt, :now)"].join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`,
-            ConditionExpression: "attribute_not_exists(banned) OR banned = :false",
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: { ...values, ":false": false },
-          },
-        },
-        outboxPut({
-          type: "miner.registered.v1",
-          subjectPk: keys.miner(id).PK,
-          subject: id,
-          accountId: principal.accountId,
-          correlationId,
-          data: { miner_id: id, account_id: principal.accountId, services: fields.services },
-        }),
-        // Index 2 on: the pool check (a concurrent pool change fails it) and the pool roster entries.
-        ...attachMinerItems(
-          pool,
-          { id, accountId: principal.accountId, name: body.name, publicOptOut: publicOptOut ?? false },
-          previousPool,
-          now,
-        ),
-      ],
+  await transact({
+    miner: {
+      Update: {
+        TableName: config.tableName,
+        Key: keys.miner(id),
+        UpdateExpression: `SET ${[...sets, "active = if_not_exists(active, :zero)", "held = if_not_exists(held, :empty)", "stops = if_not_exists(stops, :empty)", "createdAt = if_not_exists(createdAt, :now)"].join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`,
+        ConditionExpression: "attribute_not_exists(banned) OR banned = :false",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ...values, ":false": false },
+      },
+    },
+    event: outboxPut({
+      type: "miner.registered.v1",
+      subjectPk: keys.miner(id).PK,
+      subject: id,
+      accountId: principal.accountId,
+      correlationId,
+      data: { miner_id: id, account_id: principal.accountId, services: fields.services },
     }),
-  );
+    // The pool check (a concurrent pool change fails it) and the pool roster entries.
+    pool: attachMinerItems(
+      pool,
+      { id, accountId: principal.accountId, name: body.name, publicOptOut: publicOptOut ?? false },
+      previousPool,
+      now,
+    ),
+  });
   forgetMiner(id);
   return getMiner(principal, id);
 }
@@ -455,39 +450,36 @@ export async function markOffline(miner: Miner): Promise<boolean> {
   const now = new Date().toISOString();
   const sk = statusKeys(miner.id, "offline", miner.lastHeartbeatAt);
   try {
-    await ddb().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: config.tableName,
-              Key: keys.miner(miner.id),
-              UpdateExpression: "SET #s = :off, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
-              ConditionExpression: "lastHeartbeatAt = :seen AND #s <> :off",
-              ExpressionAttributeNames: { "#s": "status" },
-              ExpressionAttributeValues: {
-                ":off": "offline",
-                ":now": now,
-                ":pk": sk.GSI2PK,
-                ":sk": sk.GSI2SK,
-                ":seen": miner.lastHeartbeatAt,
-              },
-            },
+    await transact({
+      miner: {
+        Update: {
+          TableName: config.tableName,
+          Key: keys.miner(miner.id),
+          UpdateExpression: "SET #s = :off, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
+          ConditionExpression: "lastHeartbeatAt = :seen AND #s <> :off",
+          ExpressionAttributeNames: { "#s": "status" },
+          ExpressionAttributeValues: {
+            ":off": "offline",
+            ":now": now,
+            ":pk": sk.GSI2PK,
+            ":sk": sk.GSI2SK,
+            ":seen": miner.lastHeartbeatAt,
           },
-          outboxPut({
-            type: "miner.offline.v1",
-            subjectPk: keys.miner(miner.id).PK,
-            subject: miner.id,
-            accountId: miner.accountId,
-            data: { miner_id: miner.id, account_id: miner.accountId },
-          }),
-        ],
+        },
+      },
+      event: outboxPut({
+        type: "miner.offline.v1",
+        subjectPk: keys.miner(miner.id).PK,
+        subject: miner.id,
+        accountId: miner.accountId,
+        data: { miner_id: miner.id, account_id: miner.accountId },
       }),
-    );
+    });
     forgetMiner(miner.id);
     return true;
   } catch (err) {
-    if ((err as Error).name === "TransactionCanceledException") return false;
+    // It heartbeated since we looked (or is offline already): nothing to do.
+    if (err instanceof TransactionRefused) return false;
     throw err;
   }
 }

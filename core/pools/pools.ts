@@ -8,6 +8,7 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
+import { type NamedItems, TransactionRefused, transact } from "../db/transaction.ts";
 import { ForbiddenError, NotFoundError, QuotaExceededError, ValidationError } from "../errors.ts";
 import {
   findReplay,
@@ -16,7 +17,6 @@ import {
   requestHash,
 } from "../idempotency/idempotency.ts";
 import { ID_PATTERN, isId, newId } from "../ids.ts";
-import { TransactionRefused, transact } from "../jobs/transition.ts";
 import { parse } from "../validate.ts";
 
 /**
@@ -315,16 +315,16 @@ export async function createPool(
     updatedAt: at,
   };
   const view = poolView(pool, "owner");
-  const items: TransactItem[] = [
-    {
+  const items: NamedItems = {
+    pool: {
       Put: {
         TableName: config.tableName,
         Item: { ...keys.pool(pool.id), entity: "pool", ...pool },
         ConditionExpression: "attribute_not_exists(PK)",
       },
     },
-    membershipPut(pool, principal.accountId, "owner", at),
-    outboxPut({
+    owner: membershipPut(pool, principal.accountId, "owner", at),
+    event: outboxPut({
       type: "pool.created.v1",
       subjectPk: keys.pool(pool.id).PK,
       subject: pool.id,
@@ -340,12 +340,14 @@ export async function createPool(
       },
       at: now,
     }),
-  ];
-  if (idemKey) items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now));
+    idempotency: idemKey
+      ? idempotencyRecord(principal.accountId, idemKey, hash as string, view, now)
+      : undefined,
+  };
   try {
     await transact(items);
   } catch (err) {
-    if (idemKey && err instanceof TransactionRefused && err.failedAt(items.length - 1)) {
+    if (idemKey && err instanceof TransactionRefused && err.refusedBy("idempotency")) {
       const replay = await findReplay<PoolView>(principal.accountId, idemKey, hash as string);
       if (replay) return { pool: replay, replayed: true };
     }
@@ -361,7 +363,7 @@ async function withFreshPool<T>(read: () => Promise<Pool>, attempt: (pool: Pool)
     try {
       return await attempt(pool);
     } catch (err) {
-      if (!(err instanceof TransactionRefused) || !err.failedAt(0) || i >= RETRIES) throw err;
+      if (!(err instanceof TransactionRefused) || !err.refusedBy("pool") || i >= RETRIES) throw err;
     }
   }
 }
@@ -385,13 +387,13 @@ export async function updatePool(principal: Principal, poolId: string, raw: unkn
       const now = new Date();
       next.version = current.version + 1;
       next.updatedAt = now.toISOString();
-      await transact([
-        poolUpdate(current, {
+      await transact({
+        pool: poolUpdate(current, {
           name: next.name,
           acceptsPublic: next.acceptsPublic,
           updatedAt: next.updatedAt,
         }),
-        outboxPut({
+        event: outboxPut({
           type: "pool.updated.v1",
           subjectPk: keys.pool(current.id).PK,
           subject: current.id,
@@ -402,7 +404,7 @@ export async function updatePool(principal: Principal, poolId: string, raw: unkn
           data: { pool_id: current.id, name: next.name, accepts_public: next.acceptsPublic },
           at: now,
         }),
-      ]);
+      });
       return next;
     },
   );
@@ -501,14 +503,14 @@ export async function addMember(
       }
       const now = new Date();
       const at = now.toISOString();
-      const items: TransactItem[] = [
-        poolUpdate(
+      const items: NamedItems = {
+        pool: poolUpdate(
           pool,
           { memberCount: pool.memberCount + 1, updatedAt: at },
           { condition: "memberCount < :max", values: { ":max": MAX_POOL_MEMBERS } },
         ),
-        membershipPut(pool, body.account_id, "member", at),
-        outboxPut({
+        member: membershipPut(pool, body.account_id, "member", at),
+        event: outboxPut({
           type: "pool.member_added.v1",
           subjectPk: keys.pool(pool.id).PK,
           subject: pool.id,
@@ -519,12 +521,12 @@ export async function addMember(
           data: { pool_id: pool.id, account_id: body.account_id },
           at: now,
         }),
-      ];
+      };
       try {
         await transact(items);
       } catch (err) {
         // Added concurrently by another request: the outcome asked for holds.
-        if (err instanceof TransactionRefused && err.failedAt(1)) {
+        if (err instanceof TransactionRefused && err.refusedBy("member")) {
           const member = await getMembership(pool.id, body.account_id);
           if (member) return { status: 200 as const, member: memberView(member) };
         }
@@ -557,9 +559,9 @@ export async function removeMember(principal: Principal, poolId: string, account
       const now = new Date();
       const at = now.toISOString();
       try {
-        await transact([
-          poolUpdate(pool, { memberCount: Math.max(0, pool.memberCount - 1), updatedAt: at }),
-          {
+        await transact({
+          pool: poolUpdate(pool, { memberCount: Math.max(0, pool.memberCount - 1), updatedAt: at }),
+          member: {
             Delete: {
               TableName: config.tableName,
               Key: keys.poolMember(pool.id, accountId),
@@ -568,7 +570,7 @@ export async function removeMember(principal: Principal, poolId: string, account
               ExpressionAttributeValues: { ":member": "member" },
             },
           },
-          outboxPut({
+          event: outboxPut({
             type: "pool.member_removed.v1",
             subjectPk: keys.pool(pool.id).PK,
             subject: pool.id,
@@ -579,10 +581,10 @@ export async function removeMember(principal: Principal, poolId: string, account
             data: { pool_id: pool.id, account_id: accountId, reason: leaving ? "left" : "removed" },
             at: now,
           }),
-        ]);
+        });
       } catch (err) {
         // Removed concurrently: the outcome asked for holds.
-        if (err instanceof TransactionRefused && !err.failedAt(0) && err.failedAt(1)) return;
+        if (err instanceof TransactionRefused && !err.refusedBy("pool") && err.refusedBy("member")) return;
         throw err;
       }
     },

@@ -6,7 +6,8 @@ import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
-import { outboxPut, type TransactItem } from "../db/outbox.ts";
+import { outboxPut } from "../db/outbox.ts";
+import { TransactionRefused, transact } from "../db/transaction.ts";
 import { CoordError, NotFoundError, QuotaExceededError } from "../errors.ts";
 import {
   findReplay,
@@ -15,7 +16,6 @@ import {
   requestHash,
 } from "../idempotency/idempotency.ts";
 import { newId } from "../ids.ts";
-import { TransactionRefused, transact } from "../jobs/transition.ts";
 import { TtlCache } from "../ttl-cache.ts";
 import { parse } from "../validate.ts";
 import { assertWebhookUrl } from "./address.ts";
@@ -206,24 +206,25 @@ export async function createEndpoint(
     updatedAt: now.toISOString(),
   };
   const view = { ...endpointView(endpoint), secret };
-  const items: TransactItem[] = [
-    {
-      Put: {
-        TableName: config.tableName,
-        Item: {
-          ...keys.webhookEndpoint(principal.accountId, endpoint.id),
-          entity: "webhookEndpoint",
-          ...endpoint,
-        },
-        ConditionExpression: "attribute_not_exists(PK)",
-      },
-    },
-  ];
-  if (idemKey) items.push(idempotencyRecord(principal.accountId, idemKey, hash as string, view, now));
   try {
-    await transact(items);
+    await transact({
+      endpoint: {
+        Put: {
+          TableName: config.tableName,
+          Item: {
+            ...keys.webhookEndpoint(principal.accountId, endpoint.id),
+            entity: "webhookEndpoint",
+            ...endpoint,
+          },
+          ConditionExpression: "attribute_not_exists(PK)",
+        },
+      },
+      idempotency: idemKey
+        ? idempotencyRecord(principal.accountId, idemKey, hash as string, view, now)
+        : undefined,
+    });
   } catch (err) {
-    if (idemKey && err instanceof TransactionRefused && err.failedAt(1)) {
+    if (idemKey && err instanceof TransactionRefused && err.refusedBy("idempotency")) {
       const replay = await findReplay<CreatedEndpoint>(principal.accountId, idemKey, hash as string);
       if (replay) return { endpoint: replay, replayed: true };
     }
@@ -264,8 +265,8 @@ export async function updateEndpoint(principal: Principal, id: string, raw: unkn
 
 async function putVersioned(next: Endpoint, expectedVersion: number): Promise<void> {
   try {
-    await transact([
-      {
+    await transact({
+      endpoint: {
         Put: {
           TableName: config.tableName,
           Item: { ...keys.webhookEndpoint(next.accountId, next.id), entity: "webhookEndpoint", ...next },
@@ -273,7 +274,7 @@ async function putVersioned(next: Endpoint, expectedVersion: number): Promise<vo
           ExpressionAttributeValues: { ":v": expectedVersion },
         },
       },
-    ]);
+    });
   } catch (err) {
     if (err instanceof TransactionRefused) {
       throw new CoordError("conflict", "the endpoint changed concurrently; read it again and retry");
@@ -364,8 +365,8 @@ export async function recordEndpointFailure(e: Endpoint, at: Date): Promise<{ di
   if (updated.status !== "enabled" || updated.consecutiveFailures < limit) return { disabled: false };
   const reason = `${updated.consecutiveFailures} consecutive messages failed every delivery attempt`;
   try {
-    await transact([
-      {
+    await transact({
+      endpoint: {
         Update: {
           TableName: config.tableName,
           Key: keys.webhookEndpoint(e.accountId, e.id),
@@ -382,7 +383,7 @@ export async function recordEndpointFailure(e: Endpoint, at: Date): Promise<{ di
           },
         },
       },
-      outboxPut({
+      event: outboxPut({
         type: "webhook_endpoint.disabled.v1",
         subjectPk: keys.account(e.accountId).PK,
         subject: e.id,
@@ -390,7 +391,7 @@ export async function recordEndpointFailure(e: Endpoint, at: Date): Promise<{ di
         data: { account_id: e.accountId, endpoint_id: e.id, url: updated.url, reason },
         at,
       }),
-    ]);
+    });
   } catch (err) {
     if (err instanceof TransactionRefused) return { disabled: false };
     throw err;
