@@ -64,18 +64,30 @@ describe("the account standing a submit starts from", () => {
     const before = process.env.COORD_MAX_QUEUED_PER_ACCOUNT;
     process.env.COORD_MAX_QUEUED_PER_ACCOUNT = "3";
     try {
-      const client = await createAccount("client");
-      await api("POST", `/v1/admin/accounts/${client.id}/adjust`, {
-        key: stack.adminKey,
-        body: { amount: 1_000_000, reason: "test funding" },
-      });
-      const submit = () =>
-        other.request("/v1/jobs", {
-          method: "POST",
-          headers: { authorization: `Bearer ${client.key}`, "content-type": "application/json" },
-          // No miner serves this region: the jobs stay queued.
-          body: JSON.stringify({ service: "echo", input: {}, constraints: { regions: ["nowhere-quota"] } }),
+      const funded = async (amount: number) => {
+        const account = await createAccount("client");
+        await api("POST", `/v1/admin/accounts/${account.id}/adjust`, {
+          key: stack.adminKey,
+          body: { amount, reason: "test funding" },
         });
+        return account;
+      };
+      // Through the second instance; no miner serves this region, so the jobs stay queued.
+      const submitVia =
+        (key: string, extra: Record<string, unknown> = {}) =>
+        () =>
+          other.request("/v1/jobs", {
+            method: "POST",
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify({
+              service: "echo",
+              input: {},
+              constraints: { regions: ["nowhere-quota"] },
+              ...extra,
+            }),
+          });
+      const client = await funded(1_000_000);
+      const submit = submitVia(client.key);
       // This instance reads the standing once and caches it; every submit of the burst starts from it.
       const statuses = (await Promise.all(Array.from({ length: 8 }, submit))).map((r) => r.status);
       expect(statuses.filter((s) => s === 201)).toHaveLength(3);
@@ -85,22 +97,8 @@ describe("the account standing a submit starts from", () => {
       expect(await getItem(`ACCOUNT#${client.id}`, "ACCOUNT")).toMatchObject({ queued: 3 });
 
       // The balance, likewise: a hold the balance cannot cover is 402 even when the cached standing says it could.
-      const poor = await createAccount("client");
-      await api("POST", `/v1/admin/accounts/${poor.id}/adjust`, {
-        key: stack.adminKey,
-        body: { amount: 25, reason: "test funding" },
-      });
-      const priced = () =>
-        other.request("/v1/jobs", {
-          method: "POST",
-          headers: { authorization: `Bearer ${poor.key}`, "content-type": "application/json" },
-          body: JSON.stringify({
-            service: "echo",
-            input: {},
-            max_price: 10,
-            constraints: { regions: ["nowhere-quota"] },
-          }),
-        });
+      const poor = await funded(25);
+      const priced = submitVia(poor.key, { max_price: 10 });
       const paid = (await Promise.all(Array.from({ length: 3 }, priced))).map((r) => r.status);
       expect(paid.sort()).toEqual([201, 201, 402]);
       expect(await getItem(`ACCOUNT#${poor.id}`, "ACCOUNT")).toMatchObject({ available: 5, held: 20 });
