@@ -1,5 +1,8 @@
 import { toJsonSchema } from "@valibot/to-json-schema";
+import { Hono, type MiddlewareHandler } from "hono";
+import type { H } from "hono/types";
 import type { GenericSchema } from "valibot";
+import type { AppEnv } from "./env.ts";
 
 export interface RouteDoc {
   method: "get" | "post" | "put" | "patch" | "delete";
@@ -15,10 +18,51 @@ export interface RouteDoc {
 
 const routes: RouteDoc[] = [];
 
-/** Each sub-app documents its routes here with the same valibot schemas it validates with. */
+/** Still used by route files not yet defined through `documentedRoutes`. */
 export function documented(doc: RouteDoc): RouteDoc {
   routes.push(doc);
   return doc;
+}
+
+/** What a route says about itself beside its handlers: its OpenAPI entry (the path comes from the route). */
+export type RouteSpec = Omit<RouteDoc, "method" | "path" | "tag"> & { tag?: string };
+
+type Method = RouteDoc["method"];
+
+/** `/v1/jobs` + `/:id/events` -> `/v1/jobs/{id}/events` (`/` is the base itself). */
+function openApiPath(base: string, path: string): string {
+  const joined = path === "/" ? base : `${base}${path}`;
+  return joined.replace(/:(\w+)/g, "{$1}");
+}
+
+/**
+ * A sub-app whose every route is defined once: one call mounts the handlers and records the OpenAPI entry from the
+ * same path and the same valibot schemas the handlers validate with, so the document cannot drift from the routes.
+ * `base` is where the app is mounted (`app.route(base, ...)`).
+ */
+export function documentedRoutes(base: string, tag: string) {
+  const app = new Hono<AppEnv>();
+  const define =
+    (method: Method) =>
+    <P extends string>(path: P, spec: RouteSpec, ...handlers: H<AppEnv, P>[]) => {
+      documented({ ...spec, method, path: openApiPath(base, path), tag: spec.tag ?? tag });
+      (app.on as (m: string, p: string, ...h: H<AppEnv, P>[]) => unknown)(method.toUpperCase(), path, ...handlers);
+      return routes;
+    };
+  const routes = {
+    app,
+    /** Middleware for every route defined after it. */
+    use: (...handlers: MiddlewareHandler<AppEnv>[]) => {
+      app.use(...handlers);
+      return routes;
+    },
+    get: define("get"),
+    post: define("post"),
+    put: define("put"),
+    patch: define("patch"),
+    delete: define("delete"),
+  };
+  return routes;
 }
 
 function schema(s: GenericSchema) {
