@@ -18,8 +18,7 @@ export interface RouteDoc {
 
 const routes: RouteDoc[] = [];
 
-/** Still used by route files not yet defined through `documentedRoutes`. */
-export function documented(doc: RouteDoc): RouteDoc {
+function documented(doc: RouteDoc): RouteDoc {
   routes.push(doc);
   return doc;
 }
@@ -44,9 +43,13 @@ export function documentedRoutes(base: string, tag: string) {
   const app = new Hono<AppEnv>();
   const define =
     (method: Method) =>
-    <P extends string>(path: P, spec: RouteSpec, ...handlers: H<AppEnv, P>[]) => {
+    <P extends string>(path: P, spec: RouteSpec, ...handlers: H<AppEnv, NoInfer<P>>[]) => {
       documented({ ...spec, method, path: openApiPath(base, path), tag: spec.tag ?? tag });
-      (app.on as (m: string, p: string, ...h: H<AppEnv, P>[]) => unknown)(method.toUpperCase(), path, ...handlers);
+      (app.on as (m: string, p: string, ...h: H<AppEnv, P>[]) => unknown)(
+        method.toUpperCase(),
+        path,
+        ...handlers,
+      );
       return routes;
     };
   const routes = {

@@ -6,10 +6,8 @@ import { rateLimit } from "../ratelimit.ts";
 export const account = documentedRoutes("/v1/account", "account")
   .use(requireScope("account:read"))
   .use(rateLimit("read"))
-  .get(
-    "/",
-    { summary: "The caller's account and balance; needs account:read", auth: "any" },
-    async (c) => c.json(accountView(await getAccount(c.var.principal.accountId))),
+  .get("/", { summary: "The caller's account and balance; needs account:read", auth: "any" }, async (c) =>
+    c.json(accountView(await getAccount(c.var.principal.accountId))),
   )
   .get(
     "/ledger",

@@ -6,7 +6,6 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from "@aws-sdk/client-sqs";
-import { Hono } from "hono";
 import * as v from "valibot";
 import { NotFoundError } from "../../../core/errors.ts";
 import { parse } from "../../../core/validate.ts";
@@ -15,8 +14,7 @@ import { DLQ_ATTRIBUTES } from "../../queues/webhooks-tasks.ts";
 import { queueUrl, sqs } from "../../sqs.ts";
 import { adminOnly } from "../auth.ts";
 import { readJson } from "../body.ts";
-import type { AppEnv } from "../env.ts";
-import { documented } from "../openapi.ts";
+import { documentedRoutes } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
 /**
@@ -180,42 +178,39 @@ async function redrive(name: string, raw: unknown) {
   return { queue: name, moved, remaining: (await depth(from)).messages };
 }
 
-const doc = { tag: "admin", auth: "admin" } as const;
-documented({ ...doc, method: "get", path: "/v1/admin/dlq", summary: "Every queue's DLQ depth" });
-documented({
-  ...doc,
-  method: "get",
-  path: "/v1/admin/dlq/{queue}",
-  summary: "Peek at a DLQ's messages (handed back at once)",
-  query: PeekQuery,
-});
-documented({
-  ...doc,
-  method: "post",
-  path: "/v1/admin/dlq/{queue}/redrive",
-  summary: "Move a DLQ's messages (all, or message_ids) back to their queue",
-  body: RedriveInput,
-  responses: { "200": "{queue, moved, remaining}" },
-});
-
 const limited = rateLimit("admin");
 
-export const dlq = new Hono<AppEnv>()
-  .get("/", adminOnly, limited, async (c) =>
+export const dlq = documentedRoutes("/v1/admin/dlq", "admin")
+  .get("/", { summary: "Every queue's DLQ depth", auth: "admin" }, adminOnly, limited, async (c) =>
     c.json({
       items: await Promise.all(
         QUEUE_NAMES.map(async (name) => ({ queue: name, dlq: await depth(await dlqUrl(name)) })),
       ),
     }),
   )
-  .get("/:queue", adminOnly, limited, async (c) => {
-    const name = known(c.req.param("queue"));
-    const q = parse(PeekQuery, c.req.query(), "query");
-    const url = await dlqUrl(name);
-    const messages = await receive(url, q.limit ?? 10, 10);
-    await release(url, messages);
-    return c.json({ queue: name, depth: await depth(url), messages: messages.map(view) });
-  })
-  .post("/:queue/redrive", adminOnly, limited, async (c) =>
-    c.json(await redrive(known(c.req.param("queue")), await readJson(c))),
-  );
+  .get(
+    "/:queue",
+    { summary: "Peek at a DLQ's messages (handed back at once)", auth: "admin", query: PeekQuery },
+    adminOnly,
+    limited,
+    async (c) => {
+      const name = known(c.req.param("queue"));
+      const q = parse(PeekQuery, c.req.query(), "query");
+      const url = await dlqUrl(name);
+      const messages = await receive(url, q.limit ?? 10, 10);
+      await release(url, messages);
+      return c.json({ queue: name, depth: await depth(url), messages: messages.map(view) });
+    },
+  )
+  .post(
+    "/:queue/redrive",
+    {
+      summary: "Move a DLQ's messages (all, or message_ids) back to their queue",
+      auth: "admin",
+      body: RedriveInput,
+      responses: { "200": "{queue, moved, remaining}" },
+    },
+    adminOnly,
+    limited,
+    async (c) => c.json(await redrive(known(c.req.param("queue")), await readJson(c))),
+  ).app;

@@ -1,10 +1,8 @@
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { Hono } from "hono";
 import { pingTable } from "../../../core/db/ping.ts";
 import { QUEUES } from "../../../events/queues.ts";
 import { queueUrl, sqs } from "../../sqs.ts";
-import type { AppEnv } from "../env.ts";
-import { documented, openApiDocument } from "../openapi.ts";
+import { documentedRoutes, openApiDocument } from "../openapi.ts";
 
 async function check(
   fn: () => Promise<unknown>,
@@ -22,35 +20,33 @@ async function check(
   }
 }
 
-documented({
-  method: "get",
-  path: "/v1/health",
-  summary: "Health of the API, table and queues",
-  tag: "meta",
-  auth: "none",
-  responses: { "200": "healthy", "503": "a dependency is down" },
-});
-documented({ method: "get", path: "/v1/openapi.json", summary: "This document", tag: "meta", auth: "none" });
-
-export const health = new Hono<AppEnv>()
-  .get("/health", async (c) => {
-    const [database, queues] = await Promise.all([
-      check(pingTable),
-      check(async () => {
-        const first = QUEUES[0];
-        if (first)
-          await sqs().send(
-            new GetQueueAttributesCommand({
-              QueueUrl: await queueUrl(first.name),
-              AttributeNames: ["QueueArn"],
-            }),
-          );
-      }),
-    ]);
-    const ok = database.status === "ok" && queues.status === "ok";
-    return c.json(
-      { status: ok ? "ok" : "degraded", database, queues, time: new Date().toISOString() },
-      ok ? 200 : 503,
-    );
-  })
-  .get("/openapi.json", (c) => c.json(openApiDocument()));
+export const health = documentedRoutes("/v1", "meta")
+  .get(
+    "/health",
+    {
+      summary: "Health of the API, table and queues",
+      auth: "none",
+      responses: { "200": "healthy", "503": "a dependency is down" },
+    },
+    async (c) => {
+      const [database, queues] = await Promise.all([
+        check(pingTable),
+        check(async () => {
+          const first = QUEUES[0];
+          if (first)
+            await sqs().send(
+              new GetQueueAttributesCommand({
+                QueueUrl: await queueUrl(first.name),
+                AttributeNames: ["QueueArn"],
+              }),
+            );
+        }),
+      ]);
+      const ok = database.status === "ok" && queues.status === "ok";
+      return c.json(
+        { status: ok ? "ok" : "degraded", database, queues, time: new Date().toISOString() },
+        ok ? 200 : 503,
+      );
+    },
+  )
+  .get("/openapi.json", { summary: "This document", auth: "none" }, (c) => c.json(openApiDocument())).app;

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import type { Context } from "hono";
 import { MINER_STATUS_HINTS, PollInput, poll } from "../../../core/jobs/claim.ts";
 import { drainMiner, HeartbeatInput, heartbeat } from "../../../core/jobs/lifecycle.ts";
 import { jobView } from "../../../core/jobs/model.ts";
@@ -16,123 +16,119 @@ import { listMiners, minerView, RegisterInput, registerMiner } from "../../../co
 import { requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
-import { documented } from "../openapi.ts";
+import { documentedRoutes } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
 const work = requireAuth({ kinds: ["miner"], scope: "miners:work" });
-
-documented({
-  method: "post",
-  path: "/v1/miners/register",
-  summary: "Register (or update, by name) a miner",
-  tag: "miners",
-  auth: "miner",
-  body: RegisterInput,
-  responses: { "201": "registered" },
-});
-documented({ method: "get", path: "/v1/miners", summary: "Your miners", tag: "miners", auth: "miner" });
-documented({
-  method: "post",
-  path: "/v1/miners/heartbeat",
-  summary: "Heartbeat (X-Miner-Id): renews leases, names tokens to stop",
-  tag: "miners",
-  auth: "miner",
-  body: HeartbeatInput,
-});
-documented({
-  method: "post",
-  path: "/v1/miners/poll",
-  summary: "Claim work (X-Miner-Id), long-poll up to wait_seconds",
-  tag: "miners",
-  auth: "miner",
-  body: PollInput,
-  responses: {
-    "200": "jobs",
-    "204":
-      "nothing now; see Retry-After-Ms. When the reason is the miner itself, `Coord-Miner-Status` says so (`offline`: heartbeat or register again at once, then poll; `draining`; `banned`) and `Coord-Hint` says what to do",
-  },
-});
-documented({
-  method: "post",
-  path: "/v1/miners/drain",
-  summary: "Stop taking new work",
-  tag: "miners",
-  auth: "miner",
-});
-documented({
-  method: "post",
-  path: "/v1/miners/{job_id}/start",
-  summary: "Report start",
-  tag: "miners",
-  auth: "miner",
-  body: StartInput,
-  responses: { "200": "ok", "409": "stale claim token" },
-});
-documented({
-  method: "post",
-  path: "/v1/miners/{job_id}/progress",
-  summary: "Report progress (renews the lease)",
-  tag: "miners",
-  auth: "miner",
-  body: ProgressInput,
-  responses: { "200": "ok", "409": "stale claim token" },
-});
-documented({
-  method: "post",
-  path: "/v1/miners/{job_id}/result",
-  summary: "Return the output",
-  tag: "miners",
-  auth: "miner",
-  body: ResultInput,
-  responses: { "200": "completed", "409": "stale claim token or terminal job" },
-});
-documented({
-  method: "post",
-  path: "/v1/miners/{job_id}/fail",
-  summary: "Report a failure",
-  tag: "miners",
-  auth: "miner",
-  body: FailInput,
-  responses: { "200": "failed or requeued", "409": "stale claim token" },
-});
-
 const writes = rateLimit("write");
 
-/** A miner's reports on a job it holds: each takes the claim token and answers with the job. */
-const REPORTS = { start: startJob, progress: reportProgress, result: completeJob, fail: failJob } as const;
+/** A miner's report on a job it holds: each takes the claim token and answers with the job. */
+async function reported(c: Context<AppEnv>, jobId: string, report: typeof startJob) {
+  const job = await report(c.var.principal, c.req.header("x-miner-id"), jobId, await readJson(c));
+  return c.json(jobView(job));
+}
 
-export const miners = new Hono<AppEnv>()
+export const miners = documentedRoutes("/v1/miners", "miners")
   .use(work)
-  .post("/register", writes, async (c) => {
-    const miner = await registerMiner(c.var.principal, await readJson(c), c.var.requestId);
-    return c.json({ miner_id: miner.id, ...minerView(miner) }, 201);
-  })
-  .get("/", rateLimit("read"), async (c) => c.json(await listMiners(c.var.principal, c.req.query())))
+  .post(
+    "/register",
+    {
+      summary: "Register (or update, by name) a miner",
+      auth: "miner",
+      body: RegisterInput,
+      responses: { "201": "registered" },
+    },
+    writes,
+    async (c) => {
+      const miner = await registerMiner(c.var.principal, await readJson(c), c.var.requestId);
+      return c.json({ miner_id: miner.id, ...minerView(miner) }, 201);
+    },
+  )
+  .get("/", { summary: "Your miners", auth: "miner" }, rateLimit("read"), async (c) =>
+    c.json(await listMiners(c.var.principal, c.req.query())),
+  )
   // A heartbeat is one write and may cost no other: its limit is kept in memory, per instance (poll class limits).
-  .post("/heartbeat", rateLimit("poll", { local: true }), async (c) =>
-    c.json(await heartbeat(c.var.principal, c.req.header("x-miner-id"), await readJson(c))),
+  .post(
+    "/heartbeat",
+    {
+      summary: "Heartbeat (X-Miner-Id): renews leases, names tokens to stop",
+      auth: "miner",
+      body: HeartbeatInput,
+    },
+    rateLimit("poll", { local: true }),
+    async (c) => c.json(await heartbeat(c.var.principal, c.req.header("x-miner-id"), await readJson(c))),
   )
   // An empty poll reads and writes nothing, and its limit costs nothing either: kept in memory, per instance.
-  .post("/poll", rateLimit("poll", { local: true }), async (c) => {
-    const result = await poll(c.var.principal, c.req.header("x-miner-id"), await readJson(c));
-    if (result.jobs.length > 0) return c.json({ jobs: result.jobs });
-    const ms = result.retryAfterMs ?? 1000;
-    if (result.minerStatus) {
-      c.header("Coord-Miner-Status", result.minerStatus);
-      c.header("Coord-Hint", MINER_STATUS_HINTS[result.minerStatus]);
-    }
-    c.header("Retry-After-Ms", String(ms));
-    c.header("Retry-After", String(Math.ceil(ms / 1000)));
-    return c.body(null, 204);
-  })
-  .post("/drain", writes, async (c) => c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))))
-  .post("/:job_id/:action{start|progress|result|fail}", writes, async (c) => {
-    const report = REPORTS[c.req.param("action") as keyof typeof REPORTS];
-    const job = await report(
-      c.var.principal,
-      c.req.header("x-miner-id"),
-      c.req.param("job_id"),
-      await readJson(c),
-    );
-    return c.json(jobView(job));
-  });
+  .post(
+    "/poll",
+    {
+      summary: "Claim work (X-Miner-Id), long-poll up to wait_seconds",
+      auth: "miner",
+      body: PollInput,
+      responses: {
+        "200": "jobs",
+        "204":
+          "nothing now; see Retry-After-Ms. When the reason is the miner itself, `Coord-Miner-Status` says so (`offline`: heartbeat or register again at once, then poll; `draining`; `banned`) and `Coord-Hint` says what to do",
+      },
+    },
+    rateLimit("poll", { local: true }),
+    async (c) => {
+      const result = await poll(c.var.principal, c.req.header("x-miner-id"), await readJson(c));
+      if (result.jobs.length > 0) return c.json({ jobs: result.jobs });
+      const ms = result.retryAfterMs ?? 1000;
+      if (result.minerStatus) {
+        c.header("Coord-Miner-Status", result.minerStatus);
+        c.header("Coord-Hint", MINER_STATUS_HINTS[result.minerStatus]);
+      }
+      c.header("Retry-After-Ms", String(ms));
+      c.header("Retry-After", String(Math.ceil(ms / 1000)));
+      return c.body(null, 204);
+    },
+  )
+  .post("/drain", { summary: "Stop taking new work", auth: "miner" }, writes, async (c) =>
+    c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))),
+  )
+  .post(
+    "/:job_id/start",
+    {
+      summary: "Report start",
+      auth: "miner",
+      body: StartInput,
+      responses: { "200": "ok", "409": "stale claim token" },
+    },
+    writes,
+    (c) => reported(c, c.req.param("job_id"), startJob),
+  )
+  .post(
+    "/:job_id/progress",
+    {
+      summary: "Report progress (renews the lease)",
+      auth: "miner",
+      body: ProgressInput,
+      responses: { "200": "ok", "409": "stale claim token" },
+    },
+    writes,
+    (c) => reported(c, c.req.param("job_id"), reportProgress),
+  )
+  .post(
+    "/:job_id/result",
+    {
+      summary: "Return the output",
+      auth: "miner",
+      body: ResultInput,
+      responses: { "200": "completed", "409": "stale claim token or terminal job" },
+    },
+    writes,
+    (c) => reported(c, c.req.param("job_id"), completeJob),
+  )
+  .post(
+    "/:job_id/fail",
+    {
+      summary: "Report a failure",
+      auth: "miner",
+      body: FailInput,
+      responses: { "200": "failed or requeued", "409": "stale claim token" },
+    },
+    writes,
+    (c) => reported(c, c.req.param("job_id"), failJob),
+  ).app;

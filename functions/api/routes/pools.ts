@@ -1,4 +1,3 @@
-import { Hono } from "hono";
 import {
   AddMemberInput,
   addMember,
@@ -15,8 +14,7 @@ import {
 } from "../../../core/pools/pools.ts";
 import { ctxOf, requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
-import type { AppEnv } from "../env.ts";
-import { documented } from "../openapi.ts";
+import { documentedRoutes } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
 /*
@@ -28,97 +26,93 @@ const kinds: ("client" | "miner")[] = ["client", "miner"];
 const read = [requireAuth({ kinds, scope: "pools:read" }), rateLimit("read")] as const;
 const write = [requireAuth({ kinds, scope: "pools:write" }), rateLimit("write")] as const;
 
-const doc = { tag: "pools", auth: "any" } as const;
-documented({
-  ...doc,
-  method: "post",
-  path: "/v1/pools",
-  summary: "Create a private pool (miner accounts; Idempotency-Key); needs pools:write",
-  body: CreatePoolInput,
-  responses: { "201": "the pool", "403": "not a miner account" },
-});
-documented({
-  ...doc,
-  method: "get",
-  path: "/v1/pools",
-  summary: "Pools the caller owns or belongs to, newest first; needs pools:read",
-  query: ListPoolsQuery,
-  responses: { "200": "{items, next_cursor}" },
-});
-documented({
-  ...doc,
-  method: "get",
-  path: "/v1/pools/{id}",
-  summary: "A pool the caller owns or belongs to (404 otherwise)",
-});
-documented({
-  ...doc,
-  method: "patch",
-  path: "/v1/pools/{id}",
-  summary: "Rename the pool or change whether its miners also take public jobs (owner)",
-  body: UpdatePoolInput,
-  responses: { "200": "the pool", "403": "not the owner" },
-});
-documented({
-  ...doc,
-  method: "get",
-  path: "/v1/pools/{id}/members",
-  summary: "The pool's members (owner)",
-  query: ListPoolsQuery,
-});
-documented({
-  ...doc,
-  method: "post",
-  path: "/v1/pools/{id}/members",
-  summary: "Add a client account: its jobs may target the pool (owner)",
-  body: AddMemberInput,
-  responses: { "201": "added", "200": "already a member", "422": "unknown or non-client account" },
-});
-documented({
-  ...doc,
-  method: "delete",
-  path: "/v1/pools/{id}/members/{account_id}",
-  summary: "Remove a member (owner), or leave the pool (the member itself)",
-  responses: { "204": "removed", "404": "not a member" },
-});
-documented({
-  ...doc,
-  method: "get",
-  path: "/v1/pools/{id}/miners",
-  summary: "The miners attached to the pool (owner)",
-  query: ListPoolsQuery,
-});
-
-/** Mounted at `/v1/pools`. */
-export const pools = new Hono<AppEnv>()
-  .post("/", ...write, async (c) => {
-    const { pool, replayed } = await createPool(c.var.principal, await readJson(c), ctxOf(c), {
-      idempotencyKey: c.req.header("idempotency-key"),
-    });
-    if (replayed) c.header("Idempotent-Replayed", "true");
-    return c.json(pool, 201);
-  })
-  .get("/", ...read, async (c) => c.json(await listPools(c.var.principal, c.req.query())))
-  .get("/:id", ...read, async (c) => c.json(await getPool(c.var.principal, c.req.param("id"))))
-  .patch("/:id", ...write, async (c) =>
-    c.json(await updatePool(c.var.principal, c.req.param("id"), await readJson(c), ctxOf(c))),
+export const pools = documentedRoutes("/v1/pools", "pools")
+  .post(
+    "/",
+    {
+      summary: "Create a private pool (miner accounts; Idempotency-Key); needs pools:write",
+      auth: "any",
+      body: CreatePoolInput,
+      responses: { "201": "the pool", "403": "not a miner account" },
+    },
+    ...write,
+    async (c) => {
+      const { pool, replayed } = await createPool(c.var.principal, await readJson(c), ctxOf(c), {
+        idempotencyKey: c.req.header("idempotency-key"),
+      });
+      if (replayed) c.header("Idempotent-Replayed", "true");
+      return c.json(pool, 201);
+    },
   )
-  .get("/:id/members", ...read, async (c) =>
-    c.json(await listMembers(c.var.principal, c.req.param("id"), c.req.query())),
+  .get(
+    "/",
+    {
+      summary: "Pools the caller owns or belongs to, newest first; needs pools:read",
+      auth: "any",
+      query: ListPoolsQuery,
+      responses: { "200": "{items, next_cursor}" },
+    },
+    ...read,
+    async (c) => c.json(await listPools(c.var.principal, c.req.query())),
   )
-  .post("/:id/members", ...write, async (c) => {
-    const { status, member } = await addMember(
-      c.var.principal,
-      c.req.param("id"),
-      await readJson(c),
-      ctxOf(c),
-    );
-    return c.json(member, status);
-  })
-  .delete("/:id/members/:account_id", ...write, async (c) => {
-    await removeMember(c.var.principal, c.req.param("id"), c.req.param("account_id"), ctxOf(c));
-    return c.body(null, 204);
-  })
-  .get("/:id/miners", ...read, async (c) =>
-    c.json(await listPoolMiners(c.var.principal, c.req.param("id"), c.req.query())),
-  );
+  .get(
+    "/:id",
+    { summary: "A pool the caller owns or belongs to (404 otherwise)", auth: "any" },
+    ...read,
+    async (c) => c.json(await getPool(c.var.principal, c.req.param("id"))),
+  )
+  .patch(
+    "/:id",
+    {
+      summary: "Rename the pool or change whether its miners also take public jobs (owner)",
+      auth: "any",
+      body: UpdatePoolInput,
+      responses: { "200": "the pool", "403": "not the owner" },
+    },
+    ...write,
+    async (c) => c.json(await updatePool(c.var.principal, c.req.param("id"), await readJson(c), ctxOf(c))),
+  )
+  .get(
+    "/:id/members",
+    { summary: "The pool's members (owner)", auth: "any", query: ListPoolsQuery },
+    ...read,
+    async (c) => c.json(await listMembers(c.var.principal, c.req.param("id"), c.req.query())),
+  )
+  .post(
+    "/:id/members",
+    {
+      summary: "Add a client account: its jobs may target the pool (owner)",
+      auth: "any",
+      body: AddMemberInput,
+      responses: { "201": "added", "200": "already a member", "422": "unknown or non-client account" },
+    },
+    ...write,
+    async (c) => {
+      const { status, member } = await addMember(
+        c.var.principal,
+        c.req.param("id"),
+        await readJson(c),
+        ctxOf(c),
+      );
+      return c.json(member, status);
+    },
+  )
+  .delete(
+    "/:id/members/:account_id",
+    {
+      summary: "Remove a member (owner), or leave the pool (the member itself)",
+      auth: "any",
+      responses: { "204": "removed", "404": "not a member" },
+    },
+    ...write,
+    async (c) => {
+      await removeMember(c.var.principal, c.req.param("id"), c.req.param("account_id"), ctxOf(c));
+      return c.body(null, 204);
+    },
+  )
+  .get(
+    "/:id/miners",
+    { summary: "The miners attached to the pool (owner)", auth: "any", query: ListPoolsQuery },
+    ...read,
+    async (c) => c.json(await listPoolMiners(c.var.principal, c.req.param("id"), c.req.query())),
+  ).app;
