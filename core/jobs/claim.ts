@@ -1,10 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { batchGetAll } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { forgetMiner, rememberMiner } from "../miners/cache.ts";
@@ -14,7 +11,7 @@ import { parse } from "../validate.ts";
 import { recentInput } from "./changes.ts";
 import { type ClaimOutcome, Matcher } from "./matcher.ts";
 import { type Job, JobItem } from "./model.ts";
-import { storedPayload } from "./payload.ts";
+import { getInputs, readyQueuePage } from "./store.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
 export const PollInput = v.optional(
@@ -135,19 +132,10 @@ async function* candidates(
   }));
   const fill = async (s: (typeof shards)[number]) => {
     if (s.buffer.length > 0 || s.done) return;
-    const out = await ddb().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        IndexName: "GSI1",
-        KeyConditionExpression: "GSI1PK = :pk",
-        ExpressionAttributeValues: { ":pk": `QUEUE#${service}#${s.shard}` },
-        Limit: PAGE,
-        ExclusiveStartKey: s.next,
-      }),
-    );
-    s.buffer.push(...(out.Items ?? []));
+    const page = await readyQueuePage(service, s.shard, PAGE, s.next);
+    s.buffer.push(...page.items);
     if (s.buffer.length > 0) found(s.shard);
-    s.next = out.LastEvaluatedKey;
+    s.next = page.next;
     s.done = !s.next;
   };
   let budget = scanBudget();
@@ -276,10 +264,8 @@ async function withInputs(claimed: Claimed[]): Promise<Assignment[]> {
     else if (text !== undefined) inputs.set(c.job.id, JSON.parse(text));
   }
   const missing = claimed.filter((c) => !inputs.has(c.job.id));
-  if (missing.length > 0) {
-    for (const item of await batchGetAll(missing.map((c) => keys.jobInput(c.job.id))))
-      inputs.set(String(item.PK).slice(4), storedPayload(item, "input"));
-  }
+  if (missing.length > 0)
+    for (const [id, input] of await getInputs(missing.map((c) => c.job.id))) inputs.set(id, input);
   return claimed.map(({ job, token }) => ({
     job_id: job.id,
     claim_token: token,

@@ -1,13 +1,10 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
 import * as v from "valibot";
-import { config } from "../config.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { OutboxEvent } from "../db/outbox.ts";
 import { derivedId } from "../ids.ts";
 import { publishJob } from "./changes.ts";
 import { type Job, JobItem, jobRef } from "./model.ts";
+import { startIfHeld } from "./store.ts";
 
 /**
  * `start`, in place: one small conditional UpdateItem of the job item, with no read before it and no outbox item
@@ -29,37 +26,9 @@ export async function startInPlace(
   miner: { id: string; accountId: string },
   at: Date,
 ): Promise<StartOutcome> {
-  try {
-    const out = await ddb().send(
-      new UpdateCommand({
-        TableName: config.tableName,
-        Key: keys.job(jobId),
-        UpdateExpression:
-          "SET #s = :running, startedAt = :now, updatedAt = :now, version = version + :one, startSeq = version + :one",
-        ConditionExpression:
-          "#s = :assigned AND claimToken = :token AND minerId = :miner AND minerAccountId = :acct",
-        ExpressionAttributeNames: { "#s": "status" },
-        ExpressionAttributeValues: {
-          ":running": "running",
-          ":assigned": "assigned",
-          ":now": at.toISOString(),
-          ":one": 1,
-          ":token": token,
-          ":miner": miner.id,
-          ":acct": miner.accountId,
-        },
-        ReturnValues: "ALL_NEW",
-        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-      }),
-    );
-    const job = v.parse(JobItem, out.Attributes);
-    publishJob(job);
-    return { started: job };
-  } catch (err) {
-    if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
-    const old = (err as { Item?: Parameters<typeof unmarshall>[0] }).Item;
-    return { refused: old ? v.parse(JobItem, unmarshall(old)) : undefined };
-  }
+  const outcome = await startIfHeld(jobId, token, miner, at);
+  if ("started" in outcome) publishJob(outcome.started);
+  return outcome;
 }
 
 /** The `job.started.v1` an in-place start recorded on the item and no transaction has filed yet. */

@@ -1,9 +1,6 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { ddb } from "../db/client.ts";
-import { keys } from "../db/keys.ts";
 import { deadlineItems } from "../db/sharded-pages.ts";
 import { ConflictError, CoordError } from "../errors.ts";
 import { findMiner, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
@@ -11,11 +8,12 @@ import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { assertQueuedQuota } from "../ratelimit/index.ts";
 import { parse } from "../validate.ts";
 import { releaseSlot } from "./claim.ts";
-import { deadlineShards, jobItem } from "./item.ts";
+import { deadlineShards } from "./item.ts";
 import { type Job, jobView } from "./model.ts";
 import { getOwnJob, loadJob } from "./read.ts";
 import { releaseHold, requeue } from "./report.ts";
 import { LEASED } from "./statuses.ts";
+import { extendLease } from "./store.ts";
 import { holdItems } from "./submit.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
@@ -170,30 +168,9 @@ async function extendFromMiner(job: Job, now: Date): Promise<boolean> {
   const miner = await findMiner(job.minerId);
   const until = miner?.leaseUntil;
   if (!miner || miner.held[job.id] !== job.claimToken || !until || until <= now.toISOString()) return false;
-  const renewed = jobItem({ ...job, leaseExpiresAt: until });
-  try {
-    await ddb().send(
-      new UpdateCommand({
-        TableName: config.tableName,
-        Key: keys.job(job.id),
-        UpdateExpression: "SET leaseExpiresAt = :lease, GSI3PK = :g3pk, GSI3SK = :g3sk",
-        ConditionExpression: "claimToken = :token AND #s IN (:a, :r)",
-        ExpressionAttributeNames: { "#s": "status" },
-        ExpressionAttributeValues: {
-          ":lease": until,
-          ":g3pk": renewed.GSI3PK,
-          ":g3sk": renewed.GSI3SK,
-          ":token": job.claimToken,
-          ":a": "assigned",
-          ":r": "running",
-        },
-      }),
-    );
-    return true;
-  } catch (err) {
-    if ((err as Error).name === "ConditionalCheckFailedException") return true; // it moved on meanwhile
-    throw err;
-  }
+  // Refused only if the job moved on meanwhile, which the caller's next look sees: renewed either way.
+  await extendLease(job, until);
+  return true;
 }
 
 /** Applies whichever deadline of the job has passed: queue TTL, execution timeout, or lease lapse. */

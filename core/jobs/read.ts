@@ -1,28 +1,20 @@
-import { GetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { hydrate } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { cursorWithin, encodeCursor } from "../db/cursor.ts";
-import { keys, seqKey } from "../db/keys.ts";
 import { CoordError, NotFoundError } from "../errors.ts";
 import { isId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { recentJob, watchJob } from "./changes.ts";
 import { pendingStart } from "./in-place.ts";
-import { type Job, JobItem, jobView } from "./model.ts";
+import { type Job, jobView } from "./model.ts";
 import { storedPayload } from "./payload.ts";
 import { isTerminal, JOB_STATUSES } from "./statuses.ts";
+import { accountJobsPage, accountJobsPartition, getJob, getResultItem, historyItems } from "./store.ts";
 
 /** Reads a job by id (strongly consistent). TTL-expired items count as gone: DynamoDB Local never deletes them. */
 export async function loadJob(id: string): Promise<Job | undefined> {
-  if (!isId(id, "job")) return undefined;
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.job(id), ConsistentRead: true }),
-  );
-  if (!out.Item || (out.Item.expiresAt && Number(out.Item.expiresAt) < Date.now() / 1000)) return undefined;
-  return v.parse(JobItem, out.Item);
+  return isId(id, "job") ? getJob(id) : undefined;
 }
 
 /** The job if the caller may see it: its own account's (or any, for an admin). Another account's job is 404. */
@@ -100,29 +92,15 @@ export const ListJobsQuery = v.object({
 /** The caller's jobs, newest first, filtered by status/service, with an opaque cursor. */
 export async function listJobs(principal: Principal, query: unknown) {
   const q = parse(ListJobsQuery, query, "query");
-  const pk = `ACCOUNT#${principal.accountId}#JOBS`;
   const wanted = (j: Job) => (!q.status || j.status === q.status) && (!q.service || j.service === q.service);
   const limit = Number(q.limit);
   const items: Job[] = [];
-  let start = cursorWithin(q.cursor, { GSI2PK: pk });
+  let start = cursorWithin(q.cursor, { GSI2PK: accountJobsPartition(principal.accountId) });
   // The index holds keys only (a job's entry is written once, at submit): page over it, read the jobs, filter.
   do {
-    const out = await ddb().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        IndexName: "GSI2",
-        KeyConditionExpression: "GSI2PK = :pk",
-        ExpressionAttributeValues: { ":pk": pk },
-        ScanIndexForward: false,
-        Limit: limit - items.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const i of await hydrate(out.Items ?? [])) {
-      const job = v.parse(JobItem, i);
-      if (wanted(job)) items.push(job);
-    }
-    start = out.LastEvaluatedKey;
+    const page = await accountJobsPage(principal.accountId, limit - items.length, start);
+    for (const job of page.jobs) if (wanted(job)) items.push(job);
+    start = page.next;
   } while (start && items.length < limit);
   return { jobs: items.map(jobView), next_cursor: encodeCursor(start) ?? null };
 }
@@ -135,10 +113,7 @@ export async function getResult(principal: Principal, id: string) {
       job_status: job.status,
     });
   }
-  const result =
-    job.status === "completed"
-      ? (await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobResult(id) }))).Item
-      : undefined;
+  const result = job.status === "completed" ? await getResultItem(id) : undefined;
   return {
     job_id: job.id,
     status: job.status,
@@ -157,19 +132,7 @@ export async function getResult(principal: Principal, id: string) {
  */
 export async function jobEvents(principal: Principal, id: string, afterSeq = 0) {
   const job = await getOwnJob(principal, id);
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      KeyConditionExpression: "PK = :pk AND SK BETWEEN :from AND :to",
-      ExpressionAttributeValues: {
-        ":pk": keys.job(id).PK,
-        ":from": `EVT#${seqKey(afterSeq + 1)}`,
-        ":to": "EVT#9999999999",
-      },
-      ConsistentRead: true,
-    }),
-  );
-  const filed = (out.Items ?? []).map((i) => ({
+  const filed = (await historyItems(id, afterSeq)).map((i) => ({
     seq: Number(String(i.SK).slice(4)),
     id: i.eventId,
     type: i.type,

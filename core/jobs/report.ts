@@ -1,9 +1,6 @@
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { ddb } from "../db/client.ts";
-import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
 import { isId } from "../ids.ts";
@@ -16,9 +13,10 @@ import { parse } from "../validate.ts";
 import { queuedCounter, releaseSlot } from "./claim.ts";
 import { startInPlace } from "./in-place.ts";
 import type { Job } from "./model.ts";
-import { payloadText, storedPayload } from "./payload.ts";
+import { payloadText } from "./payload.ts";
 import { loadJob } from "./read.ts";
 import { isTerminal, LEASED } from "./statuses.ts";
+import { getInput, resultPut } from "./store.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
 const ClaimToken = v.pipe(
@@ -237,13 +235,7 @@ export async function completeJob(
     const now = new Date();
     const def = findService(job.service);
     // Only a meter that prices by the input (frames, GPUs) needs it read back.
-    const input = def?.meterReadsInput
-      ? storedPayload(
-          (await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(job.id) })))
-            .Item,
-          "input",
-        )
-      : undefined;
+    const input = def?.meterReadsInput ? await getInput(job.id) : undefined;
     // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
     const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
     const units = Math.max(0, def?.meter(input, observedMs) ?? 0);
@@ -277,22 +269,15 @@ export async function completeJob(
       condition: tokenCondition(body.claim_token),
       with: {
         slot: releaseSlot(job),
-        result: {
-          Put: {
-            TableName: config.tableName,
-            Item: {
-              ...keys.jobResult(job.id),
-              entity: "jobResult",
-              // JSON text, not maps: stored and read back exactly (core/jobs/payload.ts).
-              outputJson,
-              outputBytes,
-              usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
-              outputSha256: body.output_sha256,
-              minerSignature: body.signature,
-              observedMs,
-            },
-          },
-        },
+        // JSON text, not maps: stored and read back exactly (core/jobs/payload.ts).
+        result: resultPut(job.id, {
+          outputJson,
+          outputBytes,
+          usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
+          outputSha256: body.output_sha256,
+          minerSignature: body.signature,
+          observedMs,
+        }),
         money,
       },
       event: { miner_id: job.minerId as string, units, price },

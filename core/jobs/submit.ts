@@ -1,6 +1,5 @@
 import * as v from "valibot";
 import { accountStanding, forgetStanding, noteHeld } from "../accounts/standing.ts";
-import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
@@ -24,10 +23,11 @@ import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
 import { publishJob, rememberInput } from "./changes.ts";
 import { type Claimed, claimChanges, waitingPollFor } from "./claim.ts";
-import { jobItem, queueShards } from "./item.ts";
+import { queueShards } from "./item.ts";
 import type { HandOff } from "./matcher.ts";
 import { type Job, type JobView, jobRef, jobView } from "./model.ts";
 import { payloadText } from "./payload.ts";
+import { inputPut, jobPut } from "./store.ts";
 import { TransactionRefused, transact } from "./transition.ts";
 import { notifyWork } from "./wakeup.ts";
 
@@ -191,20 +191,8 @@ export async function submitJob(
       });
     try {
       await transact({
-        job: {
-          Put: {
-            TableName: config.tableName,
-            Item: jobItem(stored),
-            ConditionExpression: "attribute_not_exists(PK)",
-          },
-        },
-        // JSON text, not a map: stored and read back exactly (core/jobs/payload.ts).
-        input: {
-          Put: {
-            TableName: config.tableName,
-            Item: { ...keys.jobInput(job.id), entity: "jobInput", inputJson },
-          },
-        },
+        job: jobPut(stored, { expression: "attribute_not_exists(PK)" }),
+        input: inputPut(job.id, inputJson),
         hold: holdItems(job, now, { queued: !claim }),
         submitted,
         slot: claim?.slot,

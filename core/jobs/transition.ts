@@ -1,14 +1,13 @@
 import type { EventData, EventType } from "../../events/catalog.ts";
-import { config } from "../config.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
 import { type NamedItems, transact } from "../db/transaction.ts";
 import { ConflictError } from "../errors.ts";
 import { publishJob } from "./changes.ts";
 import { pendingStart } from "./in-place.ts";
-import { jobItem } from "./item.ts";
 import { type Job, jobRef } from "./model.ts";
 import { canTransition, TRANSITIONS, type TransitionName } from "./statuses.ts";
+import { jobPut } from "./store.ts";
 
 export { TransactionRefused, transact } from "../db/transaction.ts";
 
@@ -65,15 +64,11 @@ export async function applyTransition<N extends TransitionName>(
     Object.assign(values, plan.condition.values);
   }
   await transact({
-    job: {
-      Put: {
-        TableName: config.tableName,
-        Item: jobItem(next),
-        ConditionExpression: condition.join(" AND "),
-        ExpressionAttributeNames: { "#status": "status", ...plan.condition?.names },
-        ExpressionAttributeValues: values,
-      },
-    },
+    job: jobPut(next, {
+      expression: condition.join(" AND "),
+      names: { "#status": "status", ...plan.condition?.names },
+      values,
+    }),
     ...plan.with,
     started: started ? outboxPut({ ...started, relayed: true }) : undefined,
     event: outboxPut({
