@@ -6,6 +6,7 @@ import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { forgetMiner, rememberMiner } from "../miners/cache.ts";
 import { getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
+import { takeSlot } from "../miners/store.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { recentInput } from "./changes.ts";
@@ -38,65 +39,6 @@ export interface Assignment {
   max_price: number;
   unit_price: number;
   constraints: Job["constraints"];
-}
-
-/**
- * Slot item for the claim: the miner must be online and below its concurrency. The job joins the miner's `held`
- * map (what a heartbeat renews and reports) and the miner's liveness lease moves to the job's.
- */
-function takeSlot(miner: Miner, job: Job, token: string, leaseUntil: string): TransactItem {
-  // What the claim took from the (cached) miner must still be so: it still runs the service, at the price the job
-  // is billed at, and in the pool (or the public) the job is for. A changed registration refuses the claim, which
-  // then reads the miner afresh.
-  const price = miner.prices[job.service];
-  const guards = [
-    "contains(services, :svc)",
-    price === undefined ? "attribute_not_exists(prices.#svc)" : "prices.#svc = :price",
-    job.constraints.pool ? "#pool = :pool" : "(attribute_not_exists(#pool) OR accepts_public = :true)",
-  ];
-  return {
-    Update: {
-      TableName: config.tableName,
-      Key: keys.miner(miner.id),
-      UpdateExpression: "SET active = active + :one, held.#job = :token, leaseUntil = :lease",
-      ConditionExpression: ["active < concurrency AND #s = :online", ...guards].join(" AND "),
-      ExpressionAttributeNames: { "#s": "status", "#job": job.id, "#svc": job.service, "#pool": "pool" },
-      ExpressionAttributeValues: {
-        ":one": 1,
-        ":online": "online",
-        ":token": token,
-        ":lease": leaseUntil,
-        ":svc": job.service,
-        ...(price === undefined ? {} : { ":price": price }),
-        ...(job.constraints.pool ? { ":pool": job.constraints.pool } : { ":true": true }),
-      },
-    },
-  };
-}
-
-/**
- * Gives a held job's slot back: the job leaves the miner's `held` map. When the coordinator ends the job rather than
- * the miner (cancel, timeout, lease lost), `stop` records why, for the miner's next heartbeat.
- */
-export function releaseSlot(job: Pick<Job, "id" | "minerId" | "claimToken">, stop?: string): TransactItem {
-  const names: Record<string, string> = { "#job": job.id };
-  const values: Record<string, unknown> = { ":one": 1, ":zero": 0 };
-  let set = "SET active = active - :one";
-  if (stop && job.claimToken) {
-    names["#tok"] = job.claimToken;
-    values[":stop"] = { job_id: job.id, reason: stop };
-    set += ", stops.#tok = :stop";
-  }
-  return {
-    Update: {
-      TableName: config.tableName,
-      Key: keys.miner(job.minerId as string),
-      UpdateExpression: `${set} REMOVE held.#job`,
-      ConditionExpression: "active > :zero",
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    },
-  };
 }
 
 export function queuedCounter(accountId: string, delta: number): TransactItem {

@@ -1,15 +1,9 @@
 import { createHash, createPublicKey } from "node:crypto";
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { hydrate } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
-import { queryPage } from "../db/page.ts";
 import { shardOf } from "../db/shard.ts";
 import { TransactionRefused, transact } from "../db/transaction.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
@@ -20,6 +14,15 @@ import { findService } from "../services/registry.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { cachedMiner, forgetMiner, rememberMiner } from "./cache.ts";
+import {
+  accountMinersPage,
+  heartbeatWrite,
+  offlineItem,
+  poolOf,
+  readMiner,
+  registrationItem,
+  silentInShard,
+} from "./store.ts";
 
 export const MINER_STATUSES = ["online", "draining", "offline"] as const;
 export type MinerStatus = (typeof MINER_STATUSES)[number];
@@ -215,16 +218,7 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
 
   const id = minerIdFor(principal.accountId, body.name);
   const pool = body.pool ? await poolForMiner(principal.accountId, body.pool) : undefined;
-  const previous = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.miner(id),
-      ConsistentRead: true,
-      ProjectionExpression: "#pool",
-      ExpressionAttributeNames: { "#pool": "pool" },
-    }),
-  );
-  const previousPool = previous.Item?.pool as string | undefined;
+  const previousPool = await poolOf(id);
   const publicOptOut = pool ? body.accepts_public === false : undefined;
   const now = new Date().toISOString();
   const prices = Object.fromEntries(
@@ -255,30 +249,8 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
     ...keys.minersByAccount(principal.accountId, body.name),
     ...statusKeys(id, "online", now),
   };
-  const set = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] !== undefined);
-  const remove = Object.keys(fields).filter((k) => fields[k as keyof typeof fields] === undefined);
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = { ":zero": 0, ":now": now, ":empty": {} };
-  const sets = set.map((k, i) => {
-    names[`#f${i}`] = k;
-    values[`:f${i}`] = fields[k as keyof typeof fields];
-    return `#f${i} = :f${i}`;
-  });
-  const removes = remove.map((k, i) => {
-    names[`#r${i}`] = k;
-    return `#r${i}`;
-  });
   await transact({
-    miner: {
-      Update: {
-        TableName: config.tableName,
-        Key: keys.miner(id),
-        UpdateExpression: `SET ${[...sets, "active = if_not_exists(active, :zero)", "held = if_not_exists(held, :empty)", "stops = if_not_exists(stops, :empty)", "createdAt = if_not_exists(createdAt, :now)"].join(", ")}${removes.length ? ` REMOVE ${removes.join(", ")}` : ""}`,
-        ConditionExpression: "attribute_not_exists(banned) OR banned = :false",
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ...values, ":false": false },
-      },
-    },
+    miner: registrationItem(id, fields, now),
     event: outboxPut({
       type: "miner.registered.v1",
       subjectPk: keys.miner(id).PK,
@@ -312,15 +284,13 @@ export async function getMiner(
   // A malformed id (any length: it would be a table key) is no miner of anyone's.
   knownId(id, "mnr", "miner");
   const consistent = opts.consistent ?? true;
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: consistent }),
-  );
+  const miner = await readMiner(id, consistent);
   // A miner registered a moment ago may not be visible to an eventually consistent read yet.
-  if (!out.Item && !consistent) return getMiner(principal, id);
-  if (!out.Item || (principal.kind !== "admin" && out.Item.accountId !== principal.accountId)) {
+  if (!miner && !consistent) return getMiner(principal, id);
+  if (!miner || (principal.kind !== "admin" && miner.accountId !== principal.accountId)) {
     throw new NotFoundError("miner");
   }
-  return v.parse(MinerItem, out.Item);
+  return miner;
 }
 
 /**
@@ -337,10 +307,7 @@ export async function minerForPoll(principal: Pick<Principal, "accountId" | "kin
 
 /** A miner by id, whoever owns it (the coordinator's own reads: lease checks), strongly consistent. */
 export async function findMiner(id: string): Promise<Miner | undefined> {
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: true }),
-  );
-  return out.Item ? v.parse(MinerItem, out.Item) : undefined;
+  return readMiner(id, true);
 }
 
 /**
@@ -365,39 +332,16 @@ export async function touchMiner(
   const now = new Date();
   const iso = now.toISOString();
   const leaseUntil = new Date(now.getTime() + config.leaseSeconds * 1000).toISOString();
-  const write = async (next: MinerStatus, keepDraining: boolean) => {
-    const sk = statusKeys(minerId, next, iso);
-    try {
-      const out = await ddb().send(
-        new UpdateCommand({
-          TableName: config.tableName,
-          Key: keys.miner(minerId),
-          UpdateExpression: `SET #s = :s, lastHeartbeatAt = :now, leaseUntil = :lease, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk, held = if_not_exists(held, :empty), stops = ${takeStops ? ":empty" : "if_not_exists(stops, :empty)"}`,
-          ConditionExpression: `accountId = :acct AND (attribute_not_exists(banned) OR banned = :false)${keepDraining ? " AND #s <> :draining" : ""}`,
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: {
-            ":s": next,
-            ":now": iso,
-            ":lease": leaseUntil,
-            ":pk": sk.GSI2PK,
-            ":sk": sk.GSI2SK,
-            ":acct": principal.accountId,
-            ":false": false,
-            ":empty": {},
-            ...(keepDraining ? { ":draining": "draining" } : {}),
-          },
-          ReturnValues: "ALL_OLD",
-          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-        }),
-      );
-      return { ok: true as const, item: out.Attributes };
-    } catch (err) {
-      if ((err as Error).name !== "ConditionalCheckFailedException") throw err;
-      // The refused item comes back in DynamoDB's wire form (the document client does not convert errors).
-      const raw = (err as { Item?: Record<string, AttributeValue> }).Item;
-      return { ok: false as const, item: raw ? unmarshall(raw) : undefined };
-    }
-  };
+  const write = (next: MinerStatus, keepDraining: boolean) =>
+    heartbeatWrite(minerId, {
+      status: next,
+      at: iso,
+      leaseUntil,
+      accountId: principal.accountId,
+      takeStops,
+      keepDraining,
+      statusKeys: statusKeys(minerId, next, iso),
+    });
   const owned = (item: Record<string, unknown> | undefined) =>
     item && (principal.kind === "admin" || item.accountId === principal.accountId);
   let next: MinerStatus = status ?? "online";
@@ -429,19 +373,8 @@ export async function touchMiner(
 /** Miners whose last heartbeat is older than `before`, among those with `status` (for the offline sweep). */
 export async function silentMiners(status: MinerStatus, before: string): Promise<Miner[]> {
   const found: Miner[] = [];
-  for (let shard = 0; shard < minerShards(); shard++) {
-    const out = await ddb().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        IndexName: "GSI2",
-        KeyConditionExpression: "GSI2PK = :pk AND GSI2SK < :before",
-        ExpressionAttributeValues: { ":pk": `MINERS#${status}#${shard}`, ":before": before },
-        Limit: 100,
-      }),
-    );
-    // Keys only in the index: read the silent miners themselves (few: they are the ones to mark offline).
-    for (const item of await hydrate(out.Items ?? [])) found.push(v.parse(MinerItem, item));
-  }
+  for (let shard = 0; shard < minerShards(); shard++)
+    found.push(...(await silentInShard(status, shard, before)));
   return found;
 }
 
@@ -451,22 +384,7 @@ export async function markOffline(miner: Miner): Promise<boolean> {
   const sk = statusKeys(miner.id, "offline", miner.lastHeartbeatAt);
   try {
     await transact({
-      miner: {
-        Update: {
-          TableName: config.tableName,
-          Key: keys.miner(miner.id),
-          UpdateExpression: "SET #s = :off, updatedAt = :now, GSI2PK = :pk, GSI2SK = :sk",
-          ConditionExpression: "lastHeartbeatAt = :seen AND #s <> :off",
-          ExpressionAttributeNames: { "#s": "status" },
-          ExpressionAttributeValues: {
-            ":off": "offline",
-            ":now": now,
-            ":pk": sk.GSI2PK,
-            ":sk": sk.GSI2SK,
-            ":seen": miner.lastHeartbeatAt,
-          },
-        },
-      },
+      miner: offlineItem(miner, sk, now),
       event: outboxPut({
         type: "miner.offline.v1",
         subjectPk: keys.miner(miner.id).PK,
@@ -501,17 +419,9 @@ export async function listMiners(principal: Principal, query: unknown) {
   const miners: Miner[] = [];
   let cursor = q.cursor;
   do {
-    const page = await queryPage({
-      index: "GSI4",
-      partition: keys.minersByAccount(principal.accountId, "").GSI4PK,
-      limit: limit - miners.length,
-      cursor,
-    });
-    for (const i of await hydrate(page.items)) {
-      const miner = v.parse(MinerItem, i);
-      if (!q.status || miner.status === q.status) miners.push(miner);
-    }
-    cursor = page.next_cursor ?? undefined;
+    const page = await accountMinersPage(principal.accountId, limit - miners.length, cursor);
+    for (const miner of page.miners) if (!q.status || miner.status === q.status) miners.push(miner);
+    cursor = page.nextCursor;
   } while (cursor && miners.length < limit);
   return { miners: miners.map(minerView), next_cursor: cursor ?? null };
 }
