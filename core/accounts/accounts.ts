@@ -1,21 +1,17 @@
-import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
-import { config } from "../config.ts";
 import type { Ctx } from "../context.ts";
-import { hydrate } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
-import { queryPage } from "../db/page.ts";
 import { transact } from "../db/transaction.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { knownId, newId } from "../ids.ts";
 import { adjustBalance, listLedger, TREASURY_ID } from "../ledger/ledger.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, hashApiKey } from "./api-key.ts";
-import { type IssuedKey, type KeyView, listKeys, mintRootKey } from "./keys.ts";
+import { type IssuedKey, type KeyView, keyRecordExists, listKeys, mintRootKey } from "./keys.ts";
 import { cursorWithin, type Page, PageQuery } from "./page.ts";
 import { DEFAULT_SCOPES } from "./scopes.ts";
+import { accountsPage, newAccountItem, putAccountIfAbsent, readAccount } from "./store.ts";
 
 export { authenticate, CreateKeyInput, type IssuedKey } from "./keys.ts";
 export { DEFAULT_SCOPES } from "./scopes.ts";
@@ -64,18 +60,7 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
     version: 1,
   };
   await transact({
-    account: {
-      Put: {
-        TableName: config.tableName,
-        Item: {
-          ...keys.account(account.id),
-          ...keys.accountsByCreation(account.createdAt, account.id),
-          entity: "account",
-          ...account,
-        },
-        ConditionExpression: "attribute_not_exists(PK)",
-      },
-    },
+    account: newAccountItem(account),
     event: outboxPut({
       type: "account.created.v1",
       subjectPk: keys.account(account.id).PK,
@@ -94,26 +79,18 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
 export async function getAccount(id: string, opts: { consistent?: boolean } = {}): Promise<Account> {
   // A malformed id is a 404 before any read (the treasury's well-known id is the one exception to the shape).
   if (id !== TREASURY_ID) knownId(id, "acct", "account");
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.account(id), ConsistentRead: opts.consistent }),
-  );
-  if (!out.Item) throw new NotFoundError("account");
-  return v.parse(AccountItem, out.Item);
+  const item = await readAccount(id, opts.consistent);
+  if (!item) throw new NotFoundError("account");
+  return v.parse(AccountItem, item);
 }
 
 /** Every account, newest first, a page at a time (admin): one keys-only index query and one batch read per page. */
 export async function listAccounts(query: unknown): Promise<Page<AccountView>> {
   const { cursor, limit } = parse(PageQuery, query, "query");
-  const page = await queryPage({
-    index: "GSI4",
-    partition: keys.accountsByCreation("", "").GSI4PK,
-    limit: limit ?? 50,
-    cursor,
-    newestFirst: true,
-  });
+  const page = await accountsPage(limit ?? 50, cursor);
   return {
-    items: (await hydrate(page.items)).map((i) => accountView(v.parse(AccountItem, i))),
-    next_cursor: page.next_cursor,
+    items: page.items.map((i) => accountView(v.parse(AccountItem, i))),
+    next_cursor: page.nextCursor,
   };
 }
 
@@ -160,28 +137,7 @@ export const BOOTSTRAP_ADMIN_ID = "acct_bootstrapadmin000000000000";
 /** Creates a well-known account (bootstrap admin, treasury) if it does not exist yet. */
 async function ensureAccount(id: string, name: string, kind: AccountKind): Promise<void> {
   const now = new Date().toISOString();
-  await ddb()
-    .send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: {
-          ...keys.account(id),
-          ...keys.accountsByCreation(now, id),
-          entity: "account",
-          id,
-          name,
-          kind,
-          available: 0,
-          held: 0,
-          createdAt: now,
-          version: 1,
-        },
-        ConditionExpression: "attribute_not_exists(PK)",
-      }),
-    )
-    .catch((err: Error) => {
-      if (err.name !== "ConditionalCheckFailedException") throw err;
-    });
+  await putAccountIfAbsent({ id, name, kind, available: 0, held: 0, createdAt: now, version: 1 });
 }
 
 /**
@@ -194,10 +150,7 @@ export async function ensureBootstrapAdmin(key: string): Promise<void> {
     throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
   await ensureAccount(TREASURY_ID, "treasury", "admin");
   await ensureAccount(BOOTSTRAP_ADMIN_ID, "bootstrap admin", "admin");
-  const existing = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hashApiKey(key)), ConsistentRead: true }),
-  );
-  if (existing.Item) return;
+  if (await keyRecordExists(hashApiKey(key))) return;
   await mintRootKey(
     { id: BOOTSTRAP_ADMIN_ID, kind: "admin" },
     { name: "bootstrap", scopes: DEFAULT_SCOPES.admin },

@@ -188,6 +188,14 @@ async function loadKeyById(keyId: string): Promise<KeyRecord> {
   return v.parse(KeyRecord, out.Item);
 }
 
+/** Whether a key record with this hash exists (revoked or not), strongly consistent. */
+export async function keyRecordExists(hash: string): Promise<boolean> {
+  const out = await ddb().send(
+    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hash), ConsistentRead: true }),
+  );
+  return out.Item !== undefined;
+}
+
 /** Strongly consistent BatchGetItem by hash (retrying unprocessed keys); returns what exists, by hash. */
 async function recordsByHash(hashes: string[]): Promise<Map<string, KeyRecord>> {
   const found = new Map<string, KeyRecord>();

@@ -1,9 +1,6 @@
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
-import { config } from "../config.ts";
-import { ddb } from "../db/client.ts";
-import { keys } from "../db/keys.ts";
 import { setting } from "../settings.ts";
 import { TtlCache } from "../ttl-cache.ts";
+import { readAccount } from "./store.ts";
 
 /**
  * An account's standing as a submit needs it: how many jobs it has queued (fair share places its next job behind
@@ -24,8 +21,8 @@ const entries = new TtlCache<Standing>(() => setting("COORD_STANDING_CACHE_MS"))
 export async function accountStanding(accountId: string, fresh = false): Promise<Standing> {
   const hit = fresh ? undefined : entries.get(accountId);
   if (hit) return hit;
-  const out = await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.account(accountId) }));
-  const standing = { queued: Number(out.Item?.queued ?? 0), available: Number(out.Item?.available ?? 0) };
+  const item = await readAccount(accountId);
+  const standing = { queued: Number(item?.queued ?? 0), available: Number(item?.available ?? 0) };
   entries.set(accountId, standing);
   return standing;
 }

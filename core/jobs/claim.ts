@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
+import { queuedCounter } from "../accounts/store.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { keys } from "../db/keys.ts";
-import type { TransactItem } from "../db/outbox.ts";
 import { forgetMiner, rememberMiner } from "../miners/cache.ts";
 import { getMiner, type Miner, minerForPoll } from "../miners/miners.ts";
 import { takeSlot } from "../miners/store.ts";
@@ -39,17 +38,6 @@ export interface Assignment {
   max_price: number;
   unit_price: number;
   constraints: Job["constraints"];
-}
-
-export function queuedCounter(accountId: string, delta: number): TransactItem {
-  return {
-    Update: {
-      TableName: config.tableName,
-      Key: keys.account(accountId),
-      UpdateExpression: "SET queued = if_not_exists(queued, :zero) + :d",
-      ExpressionAttributeValues: { ":d": delta, ":zero": 0 },
-    },
-  };
 }
 
 /** How many queued jobs one poll may look at per service before giving up on finding one it can run. */

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { queuedCounter } from "../accounts/store.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import type { TransactItem } from "../db/outbox.ts";
@@ -11,7 +12,6 @@ import { getMiner } from "../miners/miners.ts";
 import { releaseSlot } from "../miners/store.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
-import { queuedCounter } from "./claim.ts";
 import { startInPlace } from "./in-place.ts";
 import type { Job } from "./model.ts";
 import { payloadText } from "./payload.ts";
