@@ -1,12 +1,11 @@
-import { BatchGetCommand } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import type { TransactItem } from "../db/outbox.ts";
 import { UnauthorizedError } from "../errors.ts";
 import { setting } from "../settings.ts";
 import { TtlCache } from "../ttl-cache.ts";
+import { readKeyFeed } from "./key-store.ts";
 
 /**
  * Verified keys, per instance (a Lambda instance, a local server). A request is authenticated from here when it
@@ -68,18 +67,8 @@ async function ensureFresh(now: number): Promise<void> {
   if (now - checkedAt < keyCacheMs()) return;
   checking ??= (async () => {
     const started = Date.now();
-    const out = await ddb().send(
-      new BatchGetCommand({
-        RequestItems: {
-          [config.tableName]: {
-            Keys: [keys.keyFeed(windowOf(started)), keys.keyFeed(windowOf(started - FEED_WINDOW_MS))],
-            ConsistentRead: true,
-          },
-        },
-      }),
-    );
     const changed = new Map<string, number>();
-    for (const item of out.Responses?.[config.tableName] ?? []) {
+    for (const item of await readKeyFeed([windowOf(started), windowOf(started - FEED_WINDOW_MS)])) {
       for (const [attr, at] of Object.entries(item)) {
         if (!attr.startsWith("k:")) continue;
         const id = attr.slice(2);

@@ -1,12 +1,8 @@
-import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
-import { batchGetAll } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut } from "../db/outbox.ts";
-import { queryPage } from "../db/page.ts";
 import { type NamedItems, TransactionRefused, transact } from "../db/transaction.ts";
 import {
   ConflictError,
@@ -19,6 +15,7 @@ import { knownId, newId } from "../ids.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, generateApiKey, hashApiKey, inspectApiKey } from "./api-key.ts";
 import { cachedPrincipal, feedItem, forgetKey, rememberKey } from "./key-cache.ts";
+import { accountKeysPage, readKeyItem, readKeyItems, readKeyRef } from "./key-store.ts";
 import { type Page, pageQuery } from "./page.ts";
 import { DEFAULT_SCOPES, ScopeListSchema, scopesBeyond } from "./scopes.ts";
 
@@ -176,34 +173,22 @@ function ttlFor(isoDeath: string): number {
 /** Loads a key by its public id (two strongly consistent GetItems). 404 if there is no such key. */
 async function loadKeyById(keyId: string): Promise<KeyRecord> {
   knownId(keyId, "key", "API key");
-  const ref = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKeyRef(keyId), ConsistentRead: true }),
-  );
-  if (!ref.Item) throw new NotFoundError("API key");
-  const { hash } = v.parse(KeyRef, ref.Item);
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hash), ConsistentRead: true }),
-  );
-  if (!out.Item) throw new NotFoundError("API key");
-  return v.parse(KeyRecord, out.Item);
+  const ref = await readKeyRef(keyId);
+  if (!ref) throw new NotFoundError("API key");
+  const item = await readKeyItem(v.parse(KeyRef, ref).hash);
+  if (!item) throw new NotFoundError("API key");
+  return v.parse(KeyRecord, item);
 }
 
 /** Whether a key record with this hash exists (revoked or not), strongly consistent. */
 export async function keyRecordExists(hash: string): Promise<boolean> {
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hash), ConsistentRead: true }),
-  );
-  return out.Item !== undefined;
+  return (await readKeyItem(hash)) !== undefined;
 }
 
 /** Strongly consistent BatchGetItem by hash (retrying unprocessed keys); returns what exists, by hash. */
 async function recordsByHash(hashes: string[]): Promise<Map<string, KeyRecord>> {
   const found = new Map<string, KeyRecord>();
-  const items = await batchGetAll(
-    hashes.map((h) => keys.apiKey(h)),
-    { consistent: true },
-  );
-  for (const item of items) {
+  for (const item of await readKeyItems(hashes)) {
     const record = v.parse(KeyRecord, item);
     found.set(hashOf(record), record);
   }
@@ -235,15 +220,13 @@ export async function authenticate(rawKey: string): Promise<Principal> {
   const hash = hashApiKey(rawKey);
   const cached = await cachedPrincipal(hash);
   if (cached) return cached;
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.apiKey(hash), ConsistentRead: true }),
-  );
+  const item = await readKeyItem(hash);
   const refuse = (why: string, lineage: string[] = []): never => {
     rememberKey(hash, { refusal: why }, lineage);
     throw new UnauthorizedError(why);
   };
-  if (!out.Item) return refuse("unknown API key");
-  const record = v.parse(KeyRecord, out.Item);
+  if (!item) return refuse("unknown API key");
+  const record = v.parse(KeyRecord, item);
   const lineage = [record.keyId, ...record.ancestors.map((a) => a.keyId)];
   const now = Date.now();
   const status = ownStatus(record, now);
@@ -614,13 +597,7 @@ export async function rotateKey(
  */
 export async function listKeys(accountId: string, query: unknown): Promise<Page<KeyView>> {
   const { cursor, limit } = parse(ListKeysQuery, query, "query");
-  const page = await queryPage({
-    index: "GSI1",
-    partition: keys.apiKeyByAccount(accountId, "").GSI1PK,
-    limit: limit ?? 50,
-    cursor,
-    newestFirst: true,
-  });
+  const page = await accountKeysPage(accountId, limit ?? 50, cursor);
   const records = page.items.map((i) => v.parse(KeyRecord, i));
   const byHash = new Map(records.map((r) => [hashOf(r), r]));
   const missing = records.flatMap((r) => r.ancestors.map((a) => a.hash)).filter((h) => !byHash.has(h));
