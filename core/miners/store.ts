@@ -225,3 +225,36 @@ export function releaseSlot(job: Pick<Job, "id" | "minerId" | "claimToken">, sto
     },
   };
 }
+
+/**
+ * Copies a pool's `accepts_public` onto one of its miners, conditional on the miner still being in the pool, no newer
+ * pool version having reached it, and (when opening to public work) the miner not having opted out. False when the
+ * condition refused (nothing to copy).
+ */
+export async function syncPoolOnto(
+  minerId: string,
+  pool: { id: string; version: number },
+  acceptsPublic: boolean,
+): Promise<boolean> {
+  try {
+    await ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: keys.miner(minerId),
+        UpdateExpression: "SET accepts_public = :ap, poolVersion = :v",
+        ExpressionAttributeNames: { "#pool": "pool" },
+        ConditionExpression: `#pool = :p AND (attribute_not_exists(poolVersion) OR poolVersion <= :v)${acceptsPublic ? " AND (attribute_not_exists(publicOptOut) OR publicOptOut = :false)" : ""}`,
+        ExpressionAttributeValues: {
+          ":ap": acceptsPublic,
+          ":v": pool.version,
+          ":p": pool.id,
+          ...(acceptsPublic ? { ":false": false } : {}),
+        },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") return false;
+    throw err;
+  }
+}

@@ -1,10 +1,9 @@
-import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { cursorWithin, nextCursor, type Page, pageQuery } from "../accounts/page.ts";
+import { readAccount } from "../accounts/store.ts";
 import { config } from "../config.ts";
 import type { Ctx, Principal } from "../context.ts";
 import { batchGetAll } from "../db/batch.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
@@ -17,7 +16,9 @@ import {
   requestHash,
 } from "../idempotency/idempotency.ts";
 import { ID_PATTERN, isId, newId } from "../ids.ts";
+import { syncPoolOnto } from "../miners/store.ts";
 import { parse } from "../validate.ts";
+import { membershipsPage, membershipsPartition, readMembership, readPool, rosterPage } from "./store.ts";
 
 /**
  * Private pools.
@@ -119,22 +120,14 @@ export const ListPoolsQuery = v.object(pageQuery(100));
 
 async function getPoolItem(id: string): Promise<Pool | undefined> {
   if (!isId(id, "pool")) return undefined;
-  const out = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.pool(id), ConsistentRead: true }),
-  );
-  return out.Item ? v.parse(PoolItem, out.Item) : undefined;
+  const item = await readPool(id);
+  return item ? v.parse(PoolItem, item) : undefined;
 }
 
 async function getMembership(poolId: string, accountId: string): Promise<Member | undefined> {
   if (!isId(poolId, "pool") || !isId(accountId, "acct")) return undefined;
-  const out = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.poolMember(poolId, accountId),
-      ConsistentRead: true,
-    }),
-  );
-  return out.Item ? v.parse(MemberItem, out.Item) : undefined;
+  const item = await readMembership(poolId, accountId);
+  return item ? v.parse(MemberItem, item) : undefined;
 }
 
 /** The pool and the caller's role in it; 404 if the caller neither owns nor belongs to it (or it does not exist). */
@@ -173,26 +166,16 @@ async function poolsById(ids: string[]): Promise<Map<string, Pool>> {
 /** The pools the caller owns or belongs to, newest first: one GSI1 query and one BatchGetItem per page. */
 export async function listPools(principal: Principal, query: unknown): Promise<Page<PoolView>> {
   const { cursor, limit } = parse(ListPoolsQuery, query, "query");
-  const partition = keys.poolsByAccount(principal.accountId, "").GSI1PK;
-  const out = await ddb().send(
-    new QueryCommand({
-      TableName: config.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "GSI1PK = :pk",
-      ExpressionAttributeValues: { ":pk": partition },
-      ScanIndexForward: false,
-      Limit: limit ?? 50,
-      ExclusiveStartKey: cursorWithin(cursor, { GSI1PK: partition }),
-    }),
-  );
-  const memberships = (out.Items ?? []).map((i) => v.parse(MemberItem, i));
+  const start = cursorWithin(cursor, { GSI1PK: membershipsPartition(principal.accountId) });
+  const out = await membershipsPage(principal.accountId, limit ?? 50, start);
+  const memberships = out.items.map((i) => v.parse(MemberItem, i));
   const pools = memberships.length ? await poolsById(memberships.map((m) => m.poolId)) : new Map();
   return {
     items: memberships.flatMap((m) => {
       const pool = pools.get(m.poolId);
       return pool ? [poolView(pool, m.role)] : [];
     }),
-    next_cursor: nextCursor(out.LastEvaluatedKey),
+    next_cursor: nextCursor(out.next),
   };
 }
 
@@ -418,47 +401,19 @@ export async function updatePool(principal: Principal, poolId: string, raw: unkn
  * first, and a miner that opted out of public work stays out.
  */
 async function syncMiners(pool: Pool): Promise<void> {
-  const pk = keys.pool(pool.id).PK;
   let start: Record<string, unknown> | undefined;
   do {
-    const out = await ddb().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        KeyConditionExpression: "PK = :pk AND begins_with(SK, :m)",
-        ExpressionAttributeValues: { ":pk": pk, ":m": "MINER#" },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    const roster = (out.Items ?? []).map((i) => v.parse(RosterItem, i));
+    const out = await rosterPage(pool.id, start);
+    const roster = out.items.map((i) => v.parse(RosterItem, i));
     for (let i = 0; i < roster.length; i += 16) {
       await Promise.all(
         roster.slice(i, i + 16).map(async (r) => {
-          const value = pool.acceptsPublic && !r.publicOptOut;
-          await ddb()
-            .send(
-              new UpdateCommand({
-                TableName: config.tableName,
-                Key: keys.miner(r.minerId),
-                UpdateExpression: "SET accepts_public = :ap, poolVersion = :v",
-                ExpressionAttributeNames: { "#pool": "pool" },
-                ConditionExpression: `#pool = :p AND (attribute_not_exists(poolVersion) OR poolVersion <= :v)${value ? " AND (attribute_not_exists(publicOptOut) OR publicOptOut = :false)" : ""}`,
-                ExpressionAttributeValues: {
-                  ":ap": value,
-                  ":v": pool.version,
-                  ":p": pool.id,
-                  ...(value ? { ":false": false } : {}),
-                },
-              }),
-            )
-            .catch((err: Error) => {
-              // Moved to another pool, re-registered against a newer version, or opted out: nothing to copy.
-              if (err.name !== "ConditionalCheckFailedException") throw err;
-            });
+          // A refusal (moved to another pool, re-registered against a newer version, opted out) copies nothing.
+          await syncPoolOnto(r.minerId, pool, pool.acceptsPublic && !r.publicOptOut);
         }),
       );
     }
-    start = out.LastEvaluatedKey;
+    start = out.next;
   } while (start);
 }
 
@@ -474,13 +429,11 @@ export async function addMember(
 ): Promise<{ status: 200 | 201; member: ReturnType<typeof memberView> }> {
   const body = parse(AddMemberInput, raw, "body");
   await ownerAccess(principal, poolId, "add members");
-  const account = await ddb().send(
-    new GetCommand({ TableName: config.tableName, Key: keys.account(body.account_id) }),
-  );
-  if (!account.Item) {
+  const account = await readAccount(body.account_id);
+  if (!account) {
     throw new ValidationError([{ path: "body.account_id", message: "no account with this id" }]);
   }
-  if (account.Item.kind !== "client") {
+  if (account.kind !== "client") {
     throw new ValidationError([
       {
         path: "body.account_id",
