@@ -1,10 +1,8 @@
-import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as v from "valibot";
 import { WEBHOOK_EVENT_TYPES } from "../../events/rules.ts";
 import { generateSecret } from "../../sdk/webhooks.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
-import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
 import { TransactionRefused, transact } from "../db/transaction.ts";
@@ -20,6 +18,13 @@ import { TtlCache } from "../ttl-cache.ts";
 import { parse } from "../validate.ts";
 import { assertWebhookUrl } from "./address.ts";
 import { webhookConfig } from "./config.ts";
+import {
+  addEndpointFailure,
+  deleteEndpointItem,
+  markEndpointHealthy,
+  readAccountEndpoints,
+  readEndpoint,
+} from "./endpoint-store.ts";
 import { RotateSecretInput, rotateSecrets, StoredSecret, secretsInfo } from "./secrets.ts";
 
 const Url = v.pipe(v.string(), v.maxLength(2048, "url is at most 2048 characters"));
@@ -94,14 +99,8 @@ export function wants(e: Endpoint, type: string): boolean {
 
 export async function loadEndpoint(accountId: string, id: string): Promise<Endpoint | undefined> {
   if (!/^we_[0-9a-z]{26}$/.test(id)) return undefined;
-  const out = await ddb().send(
-    new GetCommand({
-      TableName: config.tableName,
-      Key: keys.webhookEndpoint(accountId, id),
-      ConsistentRead: true,
-    }),
-  );
-  return out.Item ? v.parse(EndpointItem, out.Item) : undefined;
+  const item = await readEndpoint(accountId, id);
+  return item ? v.parse(EndpointItem, item) : undefined;
 }
 
 async function ownEndpoint(principal: Principal, id: string): Promise<Endpoint> {
@@ -134,21 +133,7 @@ function forgetEndpoints(accountId: string): void {
 
 /** Every endpoint of an account (at most `maxEndpoints`, so one query page). */
 export async function accountEndpoints(accountId: string): Promise<Endpoint[]> {
-  const items: Endpoint[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await ddb().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        KeyConditionExpression: "PK = :pk AND begins_with(SK, :sk)",
-        ExpressionAttributeValues: { ":pk": keys.account(accountId).PK, ":sk": "WHEP#" },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const i of out.Items ?? []) items.push(v.parse(EndpointItem, i));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return items;
+  return (await readAccountEndpoints(accountId)).map((i) => v.parse(EndpointItem, i));
 }
 
 export async function listEndpoints(principal: Principal) {
@@ -289,17 +274,7 @@ async function putVersioned(next: Endpoint, expectedVersion: number): Promise<vo
 export async function deleteEndpoint(principal: Principal, id: string): Promise<void> {
   if (!/^we_[0-9a-z]{26}$/.test(id)) throw new NotFoundError("webhook endpoint");
   try {
-    await ddb().send(
-      new DeleteCommand({
-        TableName: config.tableName,
-        Key: keys.webhookEndpoint(principal.accountId, id),
-        ConditionExpression: "attribute_exists(PK)",
-      }),
-    );
-  } catch (err) {
-    if ((err as Error).name === "ConditionalCheckFailedException")
-      throw new NotFoundError("webhook endpoint");
-    throw err;
+    if (!(await deleteEndpointItem(principal.accountId, id))) throw new NotFoundError("webhook endpoint");
   } finally {
     forgetEndpoints(principal.accountId);
   }
@@ -323,19 +298,7 @@ export async function rotateEndpointSecret(principal: Principal, id: string, raw
 /** A 2xx: the endpoint is healthy again (written only when it was failing). */
 export async function recordEndpointSuccess(e: Endpoint, at: Date): Promise<void> {
   if (e.consecutiveFailures === 0 && !e.failingSince) return;
-  await ddb()
-    .send(
-      new UpdateCommand({
-        TableName: config.tableName,
-        Key: keys.webhookEndpoint(e.accountId, e.id),
-        UpdateExpression: "SET consecutiveFailures = :zero, lastSuccessAt = :at REMOVE failingSince",
-        ConditionExpression: "attribute_exists(PK)",
-        ExpressionAttributeValues: { ":zero": 0, ":at": at.toISOString() },
-      }),
-    )
-    .catch((err: Error) => {
-      if (err.name !== "ConditionalCheckFailedException") throw err;
-    });
+  await markEndpointHealthy(e.accountId, e.id, at);
 }
 
 /**
@@ -343,24 +306,9 @@ export async function recordEndpointSuccess(e: Endpoint, at: Date): Promise<void
  * `webhook_endpoint.disabled.v1` event in the same transaction.
  */
 export async function recordEndpointFailure(e: Endpoint, at: Date): Promise<{ disabled: boolean }> {
-  let updated: Endpoint;
-  try {
-    const out = await ddb().send(
-      new UpdateCommand({
-        TableName: config.tableName,
-        Key: keys.webhookEndpoint(e.accountId, e.id),
-        UpdateExpression:
-          "ADD consecutiveFailures :one SET failingSince = if_not_exists(failingSince, :at), lastFailureAt = :at",
-        ConditionExpression: "attribute_exists(PK)",
-        ExpressionAttributeValues: { ":one": 1, ":at": at.toISOString() },
-        ReturnValues: "ALL_NEW",
-      }),
-    );
-    updated = v.parse(EndpointItem, out.Attributes);
-  } catch (err) {
-    if ((err as Error).name === "ConditionalCheckFailedException") return { disabled: false };
-    throw err;
-  }
+  const item = await addEndpointFailure(e.accountId, e.id, at);
+  if (!item) return { disabled: false };
+  const updated = v.parse(EndpointItem, item);
   const limit = webhookConfig.disableAfter;
   if (updated.status !== "enabled" || updated.consecutiveFailures < limit) return { disabled: false };
   const reason = `${updated.consecutiveFailures} consecutive messages failed every delivery attempt`;
