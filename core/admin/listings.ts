@@ -45,40 +45,27 @@ export async function adminListJobs(query: unknown) {
       },
     ]);
   }
-  const filters: string[] = [];
-  const values: Record<string, unknown> = {};
-  if (q.status) {
-    filters.push("#s = :s");
-    values[":s"] = q.status;
-  }
-  if (q.service) {
-    filters.push("service = :svc");
-    values[":svc"] = q.service;
-  }
-  const page = await pageShards({
-    index: "GSI3",
-    partition: (s) => `DEADLINE#${s}`,
-    shards: deadlineShards(),
-    limit: Number(q.limit),
-    cursor: q.cursor,
-    ...(filters.length
-      ? {
-          filter: {
-            expression: filters.join(" AND "),
-            names: q.status ? { "#s": "status" } : undefined,
-            values,
-          },
-        }
-      : {}),
-  });
-  // The deadline index projects status, service and account (the filters); the views need the jobs themselves.
-  return {
-    jobs: (await hydrate(page.items)).map((i) => ({
-      ...jobView(v.parse(JobItem, i)),
-      account_id: i.accountId,
-    })),
-    next_cursor: page.nextCursor,
-  };
+  // The deadline index projects service and account, not status (which changes on every transition): the service
+  // filters the index, the status the jobs read back, page after page until this one is full or the index ends.
+  const limit = Number(q.limit);
+  const jobs: Record<string, unknown>[] = [];
+  let cursor: string | null | undefined = q.cursor;
+  do {
+    const page = await pageShards({
+      index: "GSI3",
+      partition: (s) => `DEADLINE#${s}`,
+      shards: deadlineShards(),
+      limit: limit - jobs.length,
+      cursor: cursor ?? undefined,
+      ...(q.service ? { filter: { expression: "service = :svc", values: { ":svc": q.service } } } : {}),
+    });
+    for (const item of await hydrate(page.items)) {
+      const job = v.parse(JobItem, item);
+      if (!q.status || job.status === q.status) jobs.push({ ...jobView(job), account_id: item.accountId });
+    }
+    cursor = page.nextCursor;
+  } while (cursor && jobs.length < limit);
+  return { jobs, next_cursor: cursor ?? null };
 }
 
 export const AdminMinersQuery = v.object({

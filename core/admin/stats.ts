@@ -1,5 +1,6 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
+import { hydrate } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { deadlineItems } from "../db/sharded-pages.ts";
 import { deadlineShards, queueShards } from "../jobs/item.ts";
@@ -49,10 +50,22 @@ export async function adminStats(minutes = 5) {
         : 0;
     }),
   );
+  // The deadline index holds every live job but not its status (a status change would rewrite the entry on every
+  // transition): read the statuses of what it lists, 100 at a time.
   const live: Record<string, number> = { queued: 0, assigned: 0, running: 0 };
-  for await (const i of deadlineItems(deadlineShards(), { projection: ["status"] })) {
-    live[String(i.status)] = (live[String(i.status)] ?? 0) + 1;
+  const countStatuses = async (entries: Record<string, unknown>[]) => {
+    for (const i of await hydrate(entries, ["status"]))
+      live[String(i.status)] = (live[String(i.status)] ?? 0) + 1;
+  };
+  let chunk: Record<string, unknown>[] = [];
+  for await (const i of deadlineItems(deadlineShards())) {
+    chunk.push(i);
+    if (chunk.length === 100) {
+      await countStatuses(chunk);
+      chunk = [];
+    }
   }
+  await countStatuses(chunk);
   const miners: Record<string, number> = {};
   for (const status of MINER_STATUSES) {
     miners[status] = (

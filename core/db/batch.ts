@@ -14,7 +14,16 @@ type Key = Record<string, unknown>;
  * DynamoDB refuses, are asked for once), retrying `UnprocessedKeys` with exponential backoff until none remain. An
  * answer that keeps coming back unprocessed after several rounds is an error, not a silently short result.
  */
-export async function batchGetAll(keys: Key[], opts: { consistent?: boolean } = {}): Promise<Key[]> {
+export async function batchGetAll(
+  keys: Key[],
+  opts: { consistent?: boolean; attributes?: string[] } = {},
+): Promise<Key[]> {
+  const names = opts.attributes && {
+    ProjectionExpression: ["PK", "SK", ...opts.attributes].map((_, i) => `#a${i}`).join(", "),
+    ExpressionAttributeNames: Object.fromEntries(
+      ["PK", "SK", ...opts.attributes].map((a, i) => [`#a${i}`, a]),
+    ),
+  };
   const unique = [...new Map(keys.map((k) => [JSON.stringify([k.PK, k.SK]), k])).values()];
   const found: Key[] = [];
   for (let i = 0; i < unique.length; i += BATCH) {
@@ -24,7 +33,7 @@ export async function batchGetAll(keys: Key[], opts: { consistent?: boolean } = 
       if (round > 0) await new Promise((r) => setTimeout(r, 10 * 2 ** round));
       const out: BatchGetCommandOutput = await ddb().send(
         new BatchGetCommand({
-          RequestItems: { [config.tableName]: { Keys: pending, ConsistentRead: opts.consistent } },
+          RequestItems: { [config.tableName]: { Keys: pending, ConsistentRead: opts.consistent, ...names } },
         }),
       );
       found.push(...(out.Responses?.[config.tableName] ?? []));
@@ -38,9 +47,12 @@ export async function batchGetAll(keys: Key[], opts: { consistent?: boolean } = 
  * The items behind index entries that project less than the item (keys-only or narrow indexes), in the entries'
  * order; an entry whose item is gone meanwhile is left out.
  */
-export async function hydrate(entries: Key[]): Promise<Key[]> {
+export async function hydrate(entries: Key[], attributes?: string[]): Promise<Key[]> {
   if (entries.length === 0) return [];
-  const found = await batchGetAll(entries.map((e) => ({ PK: e.PK, SK: e.SK })));
+  const found = await batchGetAll(
+    entries.map((e) => ({ PK: e.PK, SK: e.SK })),
+    attributes ? { attributes } : {},
+  );
   const byKey = new Map(found.map((i) => [`${i.PK}\n${i.SK}`, i]));
   return entries.map((e) => byKey.get(`${e.PK}\n${e.SK}`)).filter((i): i is Key => i !== undefined);
 }

@@ -55,9 +55,8 @@ export async function pageShards(opts: {
 /** Every deadline-index item (all shards), optionally only those whose deadline is before `before`. */
 export async function* deadlineItems(
   shards: number,
-  opts: { before?: string; projection?: string[] } = {},
+  opts: { before?: string } = {},
 ): AsyncGenerator<Record<string, unknown>> {
-  const names = Object.fromEntries((opts.projection ?? []).map((p, i) => [`#p${i}`, p]));
   for (let shard = 0; shard < shards; shard++) {
     let start: Record<string, unknown> | undefined;
     do {
@@ -70,9 +69,6 @@ export async function* deadlineItems(
             ":pk": `DEADLINE#${shard}`,
             ...(opts.before ? { ":before": opts.before } : {}),
           },
-          ...(opts.projection
-            ? { ProjectionExpression: Object.keys(names).join(", "), ExpressionAttributeNames: names }
-            : {}),
           Limit: 100,
           ExclusiveStartKey: start,
         }),

@@ -14,14 +14,16 @@ export const TABLE = {
    *   ready-queue entry exists only while the job is queued (written once, removed once);
    * - GSI2 (an account's jobs, miners by status) projects keys only: listings read the items they page over, and a
    *   job's entry is written once, at submit, not on every transition;
-   * - GSI3 (the deadline index) projects what the sweep and the live counts need;
+   * - GSI3 (the deadline index) projects the attributes that never change (id, service, account): a status
+   *   change rewrites no entry, and the entry's key (a lower bound of the next deadline, core/jobs/item.ts) moves
+   *   only when a deadline comes earlier than it;
    * - GSI4 (listings of accounts and of an account's miners) projects keys only: those items change on every job
    *   (balances, slots), and with keys only and keys that never change, those changes write no index at all.
    */
   indexes: {
     GSI1: { partitionKey: "GSI1PK", sortKey: "GSI1SK", projection: "ALL" },
     GSI2: { partitionKey: "GSI2PK", sortKey: "GSI2SK", projection: "KEYS_ONLY" },
-    GSI3: { partitionKey: "GSI3PK", sortKey: "GSI3SK", projection: ["id", "status", "service", "accountId"] },
+    GSI3: { partitionKey: "GSI3PK", sortKey: "GSI3SK", projection: ["id", "service", "accountId"] },
     GSI4: { partitionKey: "GSI4PK", sortKey: "GSI4SK", projection: "KEYS_ONLY" },
   },
 } as const;

@@ -13,7 +13,7 @@ import { type Job, jobView } from "./model.ts";
 import { getOwnJob, loadJob } from "./read.ts";
 import { releaseHold, requeue } from "./report.ts";
 import { LEASED } from "./statuses.ts";
-import { extendLease } from "./store.ts";
+import { extendLease, refile } from "./store.ts";
 import { holdItems } from "./submit.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
@@ -239,8 +239,11 @@ export async function sweep(now = new Date()): Promise<Record<string, number>> {
   const iso = now.toISOString();
   for await (const item of deadlineItems(deadlineShards(), { before: iso })) {
     const fresh = await loadJob(String(item.id));
-    const outcome = fresh && (await enforceDeadline(fresh, now));
+    if (!fresh) continue;
+    const outcome = await enforceDeadline(fresh, now);
     if (outcome) counts[outcome] = (counts[outcome] ?? 0) + 1;
+    // An early look (the index entry is a lower bound of the next deadline): file the job at that deadline.
+    else if (await refile(fresh)) counts.refiled = (counts.refiled ?? 0) + 1;
   }
   const silentBefore = new Date(now.getTime() - 3 * config.heartbeatSeconds * 1000).toISOString();
   for (const status of ["online", "draining"] as const) {

@@ -44,6 +44,11 @@ export const JobItem = v.object({
   startSeq: v.optional(v.number()),
   leaseExpiresAt: v.optional(v.string()),
   timeoutAt: v.optional(v.string()),
+  /**
+   * When the deadline sweep looks at the job next (its deadline-index key): never after its next deadline, often
+   * before it, so that a claim need not move the index entry (core/jobs/item.ts, `sweepTime`).
+   */
+  sweepAt: v.optional(v.string()),
   finishedAt: v.optional(v.string()),
   progress: v.optional(v.number()),
   progressMessage: v.optional(v.string()),

@@ -159,23 +159,48 @@ export async function startIfHeld(
  * Not a transition: no version bump, no event. False when the job moved on meanwhile.
  */
 export async function extendLease(job: Job, until: string): Promise<boolean> {
-  const renewed = jobItem({ ...job, leaseExpiresAt: until });
+  const renewed = jobItem({ ...job, leaseExpiresAt: until, sweepAt: undefined });
   try {
     await ddb().send(
       new UpdateCommand({
         TableName: config.tableName,
         Key: keys.job(job.id),
-        UpdateExpression: "SET leaseExpiresAt = :lease, GSI3PK = :g3pk, GSI3SK = :g3sk",
+        UpdateExpression: "SET leaseExpiresAt = :lease, sweepAt = :at, GSI3PK = :g3pk, GSI3SK = :g3sk",
         ConditionExpression: "claimToken = :token AND #s IN (:a, :r)",
         ExpressionAttributeNames: { "#s": "status" },
         ExpressionAttributeValues: {
           ":lease": until,
+          ":at": renewed.sweepAt,
           ":g3pk": renewed.GSI3PK,
           ":g3sk": renewed.GSI3SK,
           ":token": job.claimToken,
           ":a": "assigned",
           ":r": "running",
         },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if ((err as Error).name === "ConditionalCheckFailedException") return false;
+    throw err;
+  }
+}
+
+/**
+ * Files a job whose early look found nothing due at its next deadline (see `sweepTime`). Not a transition: no version
+ * bump, no event; conditional on the version seen, so a transition meanwhile (which files its own time) wins.
+ */
+export async function refile(job: Job): Promise<boolean> {
+  const filed = jobItem({ ...job, sweepAt: undefined });
+  if (!filed.GSI3SK || filed.sweepAt === job.sweepAt) return false;
+  try {
+    await ddb().send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: keys.job(job.id),
+        UpdateExpression: "SET sweepAt = :at, GSI3SK = :g3sk",
+        ConditionExpression: "version = :v",
+        ExpressionAttributeValues: { ":at": filed.sweepAt, ":g3sk": filed.GSI3SK, ":v": job.version },
       }),
     );
     return true;

@@ -23,7 +23,7 @@ import { parse } from "../validate.ts";
 import { webhookUrlProblems } from "../webhooks/address.ts";
 import { publishJob, rememberInput } from "./changes.ts";
 import { type Claimed, claimChanges, waitingPollFor } from "./claim.ts";
-import { queueShards } from "./item.ts";
+import { firstSweep, queueShards } from "./item.ts";
 import type { HandOff } from "./matcher.ts";
 import { type Job, type JobView, jobRef, jobView } from "./model.ts";
 import { payloadText } from "./payload.ts";
@@ -156,6 +156,7 @@ export async function submitJob(
     metadata: body.metadata,
     correlationId: opts.correlationId,
   };
+  job.sweepAt = firstSweep(job);
   // A poll of this instance waiting with nothing to do that can run the job takes it in this very transaction: no
   // ready-queue entry, no claim transaction, no queue read (the waiting miner is answered at once).
   const commit = async (handOff?: HandOff<Claimed>): Promise<SubmitResult> => {
