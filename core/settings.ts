@@ -42,6 +42,13 @@ export const SETTINGS = {
   COORD_MINER_CACHE_SECONDS: { default: 30, min: 0, max: 60, what: "miner capability cache" },
   COORD_STANDING_CACHE_MS: { default: 1000, min: 0, max: 10_000, what: "account standing cache (submit)" },
   COORD_METRICS_FLUSH_SECONDS: { default: 10, min: 0, max: 60, what: "event counter flush period" },
+  COORD_DDB_ADMIT_CONCURRENCY: {
+    default: 4,
+    min: 1,
+    max: 1000,
+    integer: true,
+    what: "DynamoDB requests in flight in one process above which a submit's requests wait (core/db/work-class.ts)",
+  },
 } as const satisfies Record<string, NumericSetting>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
+import { currentWorkClass, dynamoGate } from "./work-class.ts";
 
 let cached: DynamoDBDocumentClient | undefined;
 
@@ -14,10 +15,27 @@ export function ddb(): DynamoDBDocumentClient {
     maxAttempts: 5,
   });
   if (process.env.COORD_MEASURE_CAPACITY === "1") meterCapacity(raw);
+  gate(raw);
   cached = DynamoDBDocumentClient.from(raw, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
   return cached;
+}
+
+/** Every request waits its turn at the process's gate, by the work class of what sent it (core/db/work-class.ts). */
+function gate(client: DynamoDBClient): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const release = await dynamoGate.acquire(currentWorkClass());
+      try {
+        return await next(args);
+      } finally {
+        release();
+      }
+    },
+    // Outside the SDK's retries: a retried request keeps its slot rather than queueing again.
+    { step: "initialize", name: "coordPriorityGate", priority: "high" },
+  );
 }
 
 export function resetDdbClient(): void {

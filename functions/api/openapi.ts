@@ -2,6 +2,7 @@ import { toJsonSchema } from "@valibot/to-json-schema";
 import { Hono, type MiddlewareHandler } from "hono";
 import type { H } from "hono/types";
 import type { GenericSchema } from "valibot";
+import { type WorkClass, withWorkClass } from "../../core/db/work-class.ts";
 import type { AppEnv } from "./env.ts";
 
 export interface RouteDoc {
@@ -23,8 +24,11 @@ function documented(doc: RouteDoc): RouteDoc {
   return doc;
 }
 
-/** What a route says about itself beside its handlers: its OpenAPI entry (the path comes from the route). */
-export type RouteSpec = Omit<RouteDoc, "method" | "path" | "tag"> & { tag?: string };
+/**
+ * What a route says about itself beside its handlers: its OpenAPI entry (the path comes from the route), and the
+ * work class of its DynamoDB requests (core/db/work-class.ts; default `finish` for miner routes, else `other`).
+ */
+export type RouteSpec = Omit<RouteDoc, "method" | "path" | "tag"> & { tag?: string; work?: WorkClass };
 
 type Method = RouteDoc["method"];
 
@@ -44,10 +48,14 @@ export function documentedRoutes(base: string, tag: string) {
   const define =
     (method: Method) =>
     <P extends string>(path: P, spec: RouteSpec, ...handlers: H<AppEnv, NoInfer<P>>[]) => {
-      documented({ ...spec, method, path: openApiPath(base, path), tag: spec.tag ?? tag });
+      const { work, ...doc } = spec;
+      documented({ ...doc, method, path: openApiPath(base, path), tag: spec.tag ?? tag });
+      const cls: WorkClass = work ?? (spec.auth === "miner" ? "finish" : "other");
+      const classed: H<AppEnv, P> = (_c, next) => withWorkClass(cls, next);
       (app.on as (m: string, p: string, ...h: H<AppEnv, P>[]) => unknown)(
         method.toUpperCase(),
         path,
+        classed,
         ...handlers,
       );
       return routes;

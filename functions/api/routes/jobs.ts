@@ -40,6 +40,7 @@ export const jobs = documentedRoutes("/v1/jobs", "jobs")
     {
       summary: "Submit a job (Idempotency-Key, Prefer: wait=N)",
       auth: "client",
+      work: "admit",
       body: SubmitInput,
       responses: {
         "201": "the job",
@@ -128,6 +129,7 @@ export const shortcuts = documentedRoutes("/v1/services", "jobs").post(
     summary:
       "Typed shortcut: submit a job of that service; the body is the service's input, with the job options of POST /v1/jobs (constraints, priority, max_price, ...) beside its fields (Idempotency-Key, Prefer: wait=N)",
     auth: "client",
+    work: "admit",
     body: ShortcutBody,
     responses: {
       "201": "the job",
