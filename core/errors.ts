@@ -17,7 +17,8 @@ export type ErrorCode =
   | "insufficient_funds"
   | "not_ready"
   | "rate_limited"
-  | "quota_exceeded";
+  | "quota_exceeded"
+  | "upgrade_required";
 
 export interface Issue {
   /** JSON path of the offending field, e.g. `input.prompt` or `body` */

@@ -42,6 +42,20 @@ export const SETTINGS = {
   COORD_MINER_CACHE_SECONDS: { default: 30, min: 0, max: 60, what: "miner capability cache" },
   COORD_STANDING_CACHE_MS: { default: 1000, min: 0, max: 10_000, what: "account standing cache (submit)" },
   COORD_METRICS_FLUSH_SECONDS: { default: 10, min: 0, max: 60, what: "event counter flush period" },
+  COORD_IDLE_HEARTBEAT_SECONDS: {
+    default: 60,
+    min: 1,
+    max: 540,
+    integer: true,
+    what: "heartbeat interval of a miner on the doorbell that holds no job",
+  },
+  COORD_RING_FANOUT: {
+    default: 2,
+    min: 1,
+    max: 50,
+    integer: true,
+    what: "connected idle miners rung per job that becomes ready",
+  },
   COORD_DDB_ADMIT_CONCURRENCY: {
     default: 4,
     min: 1,

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -177,6 +178,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         }),
     );
+    // The doorbell (miners' WebSocket) on the same server; its sockets close before the server does.
+    const { attachDoorbell } = await import("./doorbell.ts");
+    const doorbell = attachDoorbell(server as unknown as Server);
+    stops.push(async () => doorbell.close());
     const port = (server.address() as AddressInfo).port;
     return {
       url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,

@@ -184,3 +184,87 @@ export function isolated() {
   const region = `t-${Math.random().toString(36).slice(2, 10)}`;
   return { region, constraints: { regions: [region] } };
 }
+
+/** A miner's doorbell socket (`GET /v1/miners/connect`), with its messages kept in arrival order. */
+export interface Doorbell {
+  messages: Record<string, unknown>[];
+  /** The next message (after those already taken) matching `pred`, or an error after `ms`. */
+  next(pred: (m: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  /** Whether a message matching `pred` arrived (so far). */
+  saw(pred: (m: Record<string, unknown>) => boolean): boolean;
+  send(message: unknown): void;
+  close(): Promise<void>;
+  /** Drops the TCP connection without a close handshake (a crash or a cut cable). */
+  kill(): void;
+  socket: import("ws").WebSocket;
+}
+
+export async function connectDoorbell(
+  miner: TestMiner,
+  headers: Record<string, string> = {},
+): Promise<Doorbell> {
+  const { WebSocket } = await import("ws");
+  const url = `${stack.url.replace(/^http/, "ws")}/v1/miners/connect`;
+  const socket = new WebSocket(url, {
+    headers: { authorization: `Bearer ${miner.key}`, ...miner.headers, ...headers },
+  });
+  const messages: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  socket.on("message", (data) => {
+    messages.push(JSON.parse(data.toString()) as Record<string, unknown>);
+    for (const w of waiters) w();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("unexpected-response", (_req, res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => (text += c.toString()));
+      res.on("end", () =>
+        reject(
+          Object.assign(new Error(`upgrade refused: ${res.statusCode}`), {
+            status: res.statusCode,
+            body: text ? JSON.parse(text) : {},
+            contentType: res.headers["content-type"],
+          }),
+        ),
+      );
+    });
+    socket.once("error", reject);
+  });
+  let taken = 0;
+  return {
+    messages,
+    socket,
+    saw: (pred) => messages.some(pred),
+    next(pred, ms = 5000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          for (let i = taken; i < messages.length; i++) {
+            const m = messages[i] as Record<string, unknown>;
+            if (pred(m)) {
+              taken = i + 1;
+              waiters.delete(check);
+              clearTimeout(timer);
+              resolve(m);
+              return;
+            }
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no matching doorbell message within ${ms} ms; got ${JSON.stringify(messages)}`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    },
+    send: (message) => socket.send(JSON.stringify(message)),
+    close: () =>
+      new Promise((resolve) => {
+        if (socket.readyState === socket.CLOSED) return resolve();
+        socket.once("close", () => resolve());
+        socket.close();
+      }),
+    kill: () => socket.terminate(),
+  };
+}

@@ -124,9 +124,14 @@ export interface StopOrder {
  * the last heartbeat (cancelled, timed out, lease lost...), and any the body lists that the miner does not hold
  * (`not_found`). Listing jobs is optional.
  */
-export async function heartbeat(principal: Principal, minerId: string | undefined, raw: unknown) {
+export async function heartbeat(
+  principal: Principal,
+  minerId: string | undefined,
+  raw: unknown,
+  opts: { intervalSeconds?: number } = {},
+) {
   const body = parse(HeartbeatInput, raw, "body");
-  const { before, status, leaseUntil } = await touchMiner(principal, minerId, body.status);
+  const { before, status, leaseUntil } = await touchMiner(principal, minerId, body.status, opts);
   const stop: StopOrder[] = Object.entries(before.stops).map(([token, s]) => ({
     job_id: s.job_id,
     claim_token: token,
@@ -146,7 +151,7 @@ export async function heartbeat(principal: Principal, minerId: string | undefine
     lease_expires_at: leaseUntil,
     stop,
     stop_claim_tokens: stop.map((s) => s.claim_token),
-    heartbeat_interval_seconds: config.heartbeatSeconds,
+    heartbeat_interval_seconds: opts.intervalSeconds ?? config.heartbeatSeconds,
     lease_seconds: config.leaseSeconds,
   };
 }
@@ -245,9 +250,9 @@ export async function sweep(now = new Date()): Promise<Record<string, number>> {
     // An early look (the index entry is a lower bound of the next deadline): file the job at that deadline.
     else if (await refile(fresh)) counts.refiled = (counts.refiled ?? 0) + 1;
   }
-  const silentBefore = new Date(now.getTime() - 3 * config.heartbeatSeconds * 1000).toISOString();
+  // The status index sorts online and draining miners by when they go silent (core/miners/miners.ts, `silentAt`).
   for (const status of ["online", "draining"] as const) {
-    for (const miner of await silentMiners(status, silentBefore)) {
+    for (const miner of await silentMiners(status, iso)) {
       if (await markOffline(miner)) counts.miners_offline = (counts.miners_offline ?? 0) + 1;
     }
   }

@@ -156,8 +156,18 @@ export function minerIdFor(accountId: string, minerName: string): string {
   return `mnr_${id}`;
 }
 
-function statusKeys(id: string, status: MinerStatus, heartbeatAt: string) {
-  return keys.minersByStatus(status, shardOf(id, minerShards()), `${heartbeatAt}#${id}`);
+/**
+ * The miner's status-index keys. Online and draining miners sort by when they go silent (three of their heartbeat
+ * intervals after the last one: a miner on the doorbell that holds nothing heartbeats less often), so the sweep finds
+ * the silent ones with one range query whatever their intervals; offline miners sort by their last heartbeat.
+ */
+function statusKeys(id: string, status: MinerStatus, sortAt: string) {
+  return keys.minersByStatus(status, shardOf(id, minerShards()), `${sortAt}#${id}`);
+}
+
+/** When a miner heard from at `at` goes silent, heartbeating every `intervalSeconds`. */
+export function silentAt(at: Date, intervalSeconds = config.heartbeatSeconds): string {
+  return new Date(at.getTime() + 3 * intervalSeconds * 1000).toISOString();
 }
 
 function checkPublicKey(key: string): void {
@@ -247,7 +257,7 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
     lastHeartbeatAt: now,
     updatedAt: now,
     ...keys.minersByAccount(principal.accountId, body.name),
-    ...statusKeys(id, "online", now),
+    ...statusKeys(id, "online", silentAt(new Date(now))),
   };
   await transact({
     miner: registrationItem(id, fields, now),
@@ -321,7 +331,7 @@ export async function touchMiner(
   principal: Pick<Principal, "accountId" | "kind">,
   minerId: string | undefined,
   status?: MinerStatus,
-  opts: { takeStops?: boolean } = {},
+  opts: { takeStops?: boolean; intervalSeconds?: number } = {},
 ): Promise<{ before: Miner; status: MinerStatus; leaseUntil: string }> {
   const takeStops = opts.takeStops ?? true;
   if (!minerId)
@@ -340,7 +350,7 @@ export async function touchMiner(
       accountId: principal.accountId,
       takeStops,
       keepDraining,
-      statusKeys: statusKeys(minerId, next, iso),
+      statusKeys: statusKeys(minerId, next, silentAt(now, opts.intervalSeconds)),
     });
   const owned = (item: Record<string, unknown> | undefined) =>
     item && (principal.kind === "admin" || item.accountId === principal.accountId);

@@ -3,7 +3,7 @@ import { GetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import * as v from "valibot";
 import { config } from "../config.ts";
-import { hydrate } from "../db/batch.ts";
+import { batchGetAll, hydrate } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { queryPage } from "../db/page.ts";
@@ -23,6 +23,12 @@ export async function readMiner(id: string, consistent = true): Promise<Miner | 
     new GetCommand({ TableName: config.tableName, Key: keys.miner(id), ConsistentRead: consistent }),
   );
   return out.Item ? v.parse(MinerItem, out.Item) : undefined;
+}
+
+/** Several miners by id, in one request per 100 (a ring's candidates); those that do not exist are left out. */
+export async function readMiners(ids: string[]): Promise<Map<string, Miner>> {
+  const items = await batchGetAll(ids.map((id) => keys.miner(id)));
+  return new Map(items.map((i) => v.parse(MinerItem, i)).map((m) => [m.id, m]));
 }
 
 /** The pool a miner is in now, if any (a registration moving it needs the old one). */
@@ -115,7 +121,7 @@ export async function heartbeatWrite(
   }
 }
 
-/** Miners of one status-index shard whose last heartbeat is older than `before` (the offline sweep). */
+/** Miners of one status-index shard that went silent before `before` (the offline sweep; see `silentAt`). */
 export async function silentInShard(status: MinerStatus, shard: number, before: string): Promise<Miner[]> {
   const out = await ddb().send(
     new QueryCommand({

@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import type { AccountKind } from "../../core/accounts/api-key.ts";
 import { authenticate } from "../../core/accounts/keys.ts";
 import { hasScope } from "../../core/accounts/scopes.ts";
-import type { Ctx } from "../../core/context.ts";
+import type { Ctx, Principal } from "../../core/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../../core/errors.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -25,20 +25,30 @@ function rawKey(authorization: string | undefined, apiKey: string | undefined): 
  */
 export function requireAuth(opts: { kinds: AccountKind[]; scope: string }) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const key = rawKey(c.req.header("authorization"), c.req.header("x-api-key"));
-    if (!key) throw new UnauthorizedError("missing API key: send 'Authorization: Bearer <key>'");
-    const principal = await authenticate(key);
-    if (!opts.kinds.includes(principal.kind)) {
-      throw new ForbiddenError(`a ${principal.kind} key cannot use this route`);
-    }
-    if (!hasScope(principal.scopes, opts.scope))
-      throw new ForbiddenError(`this key lacks scope '${opts.scope}'`);
-    c.set("principal", principal);
+    c.set("principal", await authorize(c.req.header("authorization"), c.req.header("x-api-key"), opts));
     await next();
   });
 }
 
-/** Any kind of key holding `scope`. */
+/** The check of `requireAuth` outside a route (the doorbell's WebSocket upgrade): the principal, or the error. */
+export async function authorize(
+  authorization: string | undefined,
+  apiKey: string | undefined,
+  opts: { kinds: AccountKind[]; scope: string },
+): Promise<Principal> {
+  const key = rawKey(authorization, apiKey);
+  if (!key) throw new UnauthorizedError("missing API key: send 'Authorization: Bearer <key>'");
+  const principal = await authenticate(key);
+  if (!opts.kinds.includes(principal.kind)) {
+    throw new ForbiddenError(`a ${principal.kind} key cannot use this route`);
+  }
+  if (!hasScope(principal.scopes, opts.scope)) throw new ForbiddenError(`this key lacks scope '${opts.scope}'`);
+  return principal;
+}
+
+/** What a miner's work routes (and the doorbell) require. */
+export const MINER_WORK = { kinds: ["miner"] as AccountKind[], scope: "miners:work" };
+
 export function requireScope(scope: string) {
   return requireAuth({ kinds: ["client", "miner", "admin"], scope });
 }

@@ -29,6 +29,8 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
       return 402;
     case "not_ready":
       return 425;
+    case "upgrade_required":
+      return 426;
     case "rate_limited":
     case "quota_exceeded":
       return 429;
@@ -50,6 +52,7 @@ const TITLES: Record<number, string> = {
   415: "Unsupported Media Type",
   422: "Unprocessable Content",
   425: "Too Early",
+  426: "Upgrade Required",
   429: "Too Many Requests",
   500: "Internal Server Error",
 };
@@ -62,17 +65,28 @@ export function problem(
   detail: string,
   extra: Record<string, unknown> = {},
 ) {
-  const body = {
+  const body = problemBody(status, code, detail, { instance: c.req.path, requestId: c.get("requestId" as never) }, extra);
+  return c.body(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
+}
+
+/** The problem document itself, for answers outside a route (a refused WebSocket upgrade). */
+export function problemBody(
+  status: number,
+  code: string,
+  detail: string,
+  where: { instance: string; requestId?: string },
+  extra: Record<string, unknown> = {},
+) {
+  return {
     type: `https://coordinator.dev/problems/${code}`,
     title: TITLES[status] ?? "Error",
     status,
     code,
     detail,
-    instance: c.req.path,
-    request_id: c.get("requestId" as never),
+    instance: where.instance,
+    request_id: where.requestId,
     ...extra,
   };
-  return c.body(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
 }
 
 export function problemFromError(c: Context, err: CoordError) {

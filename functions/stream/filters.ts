@@ -6,7 +6,8 @@
  * - outbox items (`entity = "event"`, core/db/outbox.ts) as they are inserted: the relay publishes them;
  * - jobs that carry ready-queue keys (`GSI1PK = QUEUE#...`, core/db/keys.ts): the queue summary marks them;
  * - jobs changed while they carry an in-place transition's event (`startSeq`, core/jobs/in-place.ts): the relay
- *   publishes it (once per new `startSeq`: it compares the old image).
+ *   publishes it (once per new `startSeq`: it compares the old image);
+ * - held jobs cancelled or timed out: the doorbell pushes the stop order to the holder (core/doorbell/ring.ts).
  *
  * Plain data plus a matcher with Lambda's semantics for the subset used here, so that the local stream poller can
  * apply the very same filter and the behaviour tests see what Lambda would deliver. Whoever makes the handler
@@ -28,6 +29,13 @@ export const STREAM_FILTERS: readonly Pattern[] = [
   {
     eventName: ["MODIFY"],
     dynamodb: { NewImage: { entity: { S: ["job"] }, startSeq: { N: [{ exists: true }] } } },
+  },
+  {
+    eventName: ["MODIFY"],
+    dynamodb: {
+      OldImage: { entity: { S: ["job"] }, status: { S: ["assigned", "running"] } },
+      NewImage: { status: { S: ["cancelled", "timed_out"] } },
+    },
   },
 ];
 

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { MINER_STATUS_HINTS, PollInput, poll } from "../../../core/jobs/claim.ts";
+import { upgradeRequired } from "../../../core/doorbell/session.ts";
 import { drainMiner, HeartbeatInput, heartbeat } from "../../../core/jobs/lifecycle.ts";
 import { jobView } from "../../../core/jobs/model.ts";
 import {
@@ -13,13 +14,13 @@ import {
   startJob,
 } from "../../../core/jobs/report.ts";
 import { listMiners, minerView, RegisterInput, registerMiner } from "../../../core/miners/miners.ts";
-import { requireAuth } from "../auth.ts";
+import { MINER_WORK, requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
 import { documentedRoutes } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
-const work = requireAuth({ kinds: ["miner"], scope: "miners:work" });
+const work = requireAuth(MINER_WORK);
 const writes = rateLimit("write");
 
 /** A miner's report on a job it holds: each takes the claim token and answers with the job. */
@@ -83,6 +84,21 @@ export const miners = documentedRoutes("/v1/miners", "miners")
       c.header("Retry-After-Ms", String(ms));
       c.header("Retry-After", String(Math.ceil(ms / 1000)));
       return c.body(null, 204);
+    },
+  )
+  // Reached only by a request that did not ask to upgrade (the server hands upgrades to the doorbell itself).
+  .get(
+    "/connect",
+    {
+      summary:
+        "The doorbell (X-Miner-Id): upgrades to a WebSocket carrying heartbeats, work rings and stop orders (docs/doorbell.md); without an upgrade, 426 naming the socket's URL",
+      auth: "miner",
+      responses: { "101": "switching to the doorbell", "426": "not an upgrade request: `url` names the socket" },
+    },
+    rateLimit("read"),
+    async (c) => {
+      c.header("Upgrade", "websocket");
+      throw upgradeRequired(c.req.url);
     },
   )
   .post("/drain", { summary: "Stop taking new work", auth: "miner" }, writes, async (c) =>
