@@ -83,6 +83,7 @@ const ROUTES: Record<string, Kind> = {
   "POST /v1/miners/heartbeat": "miner",
   "POST /v1/miners/poll": "miner",
   "POST /v1/miners/drain": "miner",
+  "GET /v1/miners/connect": "miner",
   "POST /v1/miners/{job_id}/start": "miner",
   "POST /v1/miners/{job_id}/progress": "miner",
   "POST /v1/miners/{job_id}/result": "miner",
@@ -465,6 +466,7 @@ function minerRequestsOnA(): Request[] {
     },
     { method: "POST", path: "/v1/miners/poll", headers: h, body: {} },
     { method: "POST", path: "/v1/miners/drain", headers: h, body: {} },
+    { method: "GET", path: "/v1/miners/connect", headers: h },
     { method: "POST", path: `/v1/miners/${held.id}/start`, headers: h, body: { claim_token: token } },
     {
       method: "POST",

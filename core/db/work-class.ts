@@ -4,8 +4,7 @@ import { setting } from "../settings.ts";
 /**
  * Which DynamoDB requests go first when a process has more in flight than the table keeps up with.
  *
- * - `finish`: work that moves a job to its end or hands it out (a miner's poll, claim, start, progress, result,
- *   heartbeat);
+ * - `finish`: work that moves a job to its end or hands it out (a miner's poll, start, progress, result, failure);
  * - `other`: everything else (reads, the stream handler, consumers, timers, admin);
  * - `admit`: work that adds jobs (submit).
  *
@@ -14,7 +13,7 @@ import { setting } from "../settings.ts";
  * claim and a result; the ready queue then grows without bound and every job waits behind it. Finishing first keeps
  * the backlog at what the fleet can run and turns the excess into submit latency (backpressure) instead of queueing
  * delay for everyone. A process that is not busy never waits: a submit's request waits only while
- * `COORD_DDB_ADMIT_CONCURRENCY` requests are in flight in the process. On Lambda (one request per instance) it never
+ * `COORD_DDB_ADMIT_CONCURRENCY` finishing requests are in flight in the process. On Lambda (one request per instance) it never
  * engages.
  */
 export type WorkClass = "finish" | "other" | "admit";
@@ -31,32 +30,33 @@ export function currentWorkClass(): WorkClass {
 }
 
 /**
- * A gate where only admitting work waits: `finish` and `other` requests always start at once; an `admit` request
- * starts only while fewer than `limit` requests of any class are in flight, in arrival order. Finishing work thus
- * takes the table's capacity first and submits get what is left, which is exactly what the fleet cannot use.
+ * A gate where only admitting work waits: `admit` requests start only while fewer than `limit` `finish` requests are
+ * in flight (in arrival order); everything else starts at once. Finishing work thus takes the table's capacity first
+ * and submits get what is left; heartbeats and reads, which finish nothing, hold nothing back.
  */
 export class AdmissionGate {
-  private inFlight = 0;
+  private finishing = 0;
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly limit: () => number) {}
 
   async acquire(cls: WorkClass): Promise<() => void> {
-    if (cls === "admit" && (this.inFlight >= this.limit() || this.waiting.length > 0)) {
+    if (cls === "admit" && (this.finishing >= this.limit() || this.waiting.length > 0)) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
-    this.inFlight++;
+    if (cls === "finish") this.finishing++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.inFlight--;
-      if (this.inFlight < this.limit()) this.waiting.shift()?.();
+      if (cls === "finish") this.finishing--;
+      // Every waiting submit may go while finishing work is below the limit (they do not count against it).
+      while (this.waiting.length > 0 && this.finishing < this.limit()) this.waiting.shift()?.();
     };
   }
 
   get stats() {
-    return { inFlight: this.inFlight, waiting: this.waiting.length };
+    return { finishing: this.finishing, waiting: this.waiting.length };
   }
 }
 

@@ -25,10 +25,16 @@ export function doorbellUrl(requestUrl: string): string {
   return u.toString();
 }
 
-/** The answer to a plain request for the doorbell: upgrade, at this address. */
-export function upgradeRequired(requestUrl: string): CoordError {
+/** The answer to a plain request for the caller's miner's doorbell (404 for another's): upgrade, at this address. */
+export async function upgradeRequired(
+  principal: Principal,
+  minerId: string | undefined,
+  requestUrl: string,
+): Promise<never> {
+  if (!minerId) throw new ValidationError([{ path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" }]);
+  await getMiner(principal, minerId);
   const url = doorbellUrl(requestUrl);
-  return new CoordError("upgrade_required", `open a WebSocket at ${url}`, { url });
+  throw new CoordError("upgrade_required", `open a WebSocket at ${url}`, { url });
 }
 
 export function newConnectionId(): string {

@@ -26,7 +26,7 @@ function documented(doc: RouteDoc): RouteDoc {
 
 /**
  * What a route says about itself beside its handlers: its OpenAPI entry (the path comes from the route), and the
- * work class of its DynamoDB requests (core/db/work-class.ts; default `finish` for miner routes, else `other`).
+ * work class of its DynamoDB requests (core/db/work-class.ts; default `other`).
  */
 export type RouteSpec = Omit<RouteDoc, "method" | "path" | "tag"> & { tag?: string; work?: WorkClass };
 
@@ -50,7 +50,7 @@ export function documentedRoutes(base: string, tag: string) {
     <P extends string>(path: P, spec: RouteSpec, ...handlers: H<AppEnv, NoInfer<P>>[]) => {
       const { work, ...doc } = spec;
       documented({ ...doc, method, path: openApiPath(base, path), tag: spec.tag ?? tag });
-      const cls: WorkClass = work ?? (spec.auth === "miner" ? "finish" : "other");
+      const cls: WorkClass = work ?? "other";
       const classed: H<AppEnv, P> = (_c, next) => withWorkClass(cls, next);
       (app.on as (m: string, p: string, ...h: H<AppEnv, P>[]) => unknown)(
         method.toUpperCase(),

@@ -65,6 +65,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Claim work (X-Miner-Id), long-poll up to wait_seconds",
       auth: "miner",
+      work: "finish",
       body: PollInput,
       responses: {
         "200": "jobs",
@@ -98,7 +99,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     rateLimit("read"),
     async (c) => {
       c.header("Upgrade", "websocket");
-      throw upgradeRequired(c.req.url);
+      return upgradeRequired(c.var.principal, c.req.header("x-miner-id"), c.req.url);
     },
   )
   .post("/drain", { summary: "Stop taking new work", auth: "miner" }, writes, async (c) =>
@@ -109,6 +110,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Report start",
       auth: "miner",
+      work: "finish",
       body: StartInput,
       responses: { "200": "ok", "409": "stale claim token" },
     },
@@ -120,6 +122,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Report progress (renews the lease)",
       auth: "miner",
+      work: "finish",
       body: ProgressInput,
       responses: { "200": "ok", "409": "stale claim token" },
     },
@@ -131,6 +134,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Return the output",
       auth: "miner",
+      work: "finish",
       body: ResultInput,
       responses: { "200": "completed", "409": "stale claim token or terminal job" },
     },
@@ -142,6 +146,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Report a failure",
       auth: "miner",
+      work: "finish",
       body: FailInput,
       responses: { "200": "failed or requeued", "409": "stale claim token" },
     },
