@@ -74,7 +74,7 @@ export const AdminMinersQuery = v.object({
   limit: Limit,
 });
 
-/** Miners by status across accounts, least recently heard from first. */
+/** Miners by status across accounts: online and draining ones soonest to go silent first, offline ones by last heartbeat. */
 export async function adminListMiners(query: unknown) {
   const q = parse(AdminMinersQuery, query, "query");
   const page = await pageShards({
