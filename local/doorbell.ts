@@ -62,7 +62,8 @@ export function attachDoorbell(server: Server): { registry: LocalConnections; cl
               const current = await auth();
               const reply = await onMinerFrame(current, connection, data.toString());
               if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
-              if (reply.type === "error" && reply.code === "not_found") ws.close(CLOSE.minerGone, "miner not found");
+              if (reply.type === "error" && reply.code === "not_found")
+                ws.close(CLOSE.minerGone, "miner not found");
             } catch (err) {
               if (err instanceof CoordError && (err.code === "unauthorized" || err.code === "forbidden")) {
                 ws.send(JSON.stringify({ type: "error", code: err.code, detail: err.message }));

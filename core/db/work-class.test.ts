@@ -34,7 +34,12 @@ describe("the admission gate", () => {
     const gate = new AdmissionGate(() => 1);
     const finishing = await gate.acquire("finish");
     const order: number[] = [];
-    const waits = [1, 2, 3].map((n) => gate.acquire("admit").then((release) => (order.push(n), release)));
+    const waits = [1, 2, 3].map((n) =>
+      gate.acquire("admit").then((release) => {
+        order.push(n);
+        return release;
+      }),
+    );
     await tick();
     expect(order).toEqual([]);
     finishing();

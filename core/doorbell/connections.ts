@@ -64,7 +64,7 @@ export class LocalConnections implements Connections {
     const ids = [...(this.byService.get(service) ?? [])];
     return ids
       .map((id) => this.byId.get(id))
-      .filter((e): e is NonNullable<typeof e> => e !== undefined && e.socket.open)
+      .filter((e): e is NonNullable<typeof e> => e?.socket.open === true)
       .sort((a, b) => a.rungAt - b.rungAt || a.conn.connectedAt - b.conn.connectedAt)
       .slice(0, limit)
       .map((e) => e.conn);

@@ -1,6 +1,6 @@
 import * as v from "valibot";
-import { type Job, JobItem } from "../jobs/model.ts";
 import type { StopOrder } from "../jobs/lifecycle.ts";
+import { type Job, JobItem } from "../jobs/model.ts";
 import { mismatch } from "../matching/constraints.ts";
 import { capabilities } from "../miners/miners.ts";
 import { readMiners } from "../miners/store.ts";
@@ -61,7 +61,8 @@ export async function ringFor(registry: Connections, job: Job): Promise<number> 
   for (const conn of candidates) {
     if (rungMiners.size >= fanout) break;
     const m = miners.get(conn.minerId);
-    if (!m || rungMiners.has(m.id) || m.status !== "online" || m.banned || m.active >= m.concurrency) continue;
+    if (!m || rungMiners.has(m.id) || m.status !== "online" || m.banned || m.active >= m.concurrency)
+      continue;
     if (mismatch(wanted, capabilities(m))) continue;
     if (await registry.send(conn.id, { type: "work", service: job.service, job_id: job.id })) {
       registry.rung(conn.id);

@@ -31,7 +31,10 @@ export async function upgradeRequired(
   minerId: string | undefined,
   requestUrl: string,
 ): Promise<never> {
-  if (!minerId) throw new ValidationError([{ path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" }]);
+  if (!minerId)
+    throw new ValidationError([
+      { path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" },
+    ]);
   await getMiner(principal, minerId);
   const url = doorbellUrl(requestUrl);
   throw new CoordError("upgrade_required", `open a WebSocket at ${url}`, { url });
@@ -57,7 +60,10 @@ export async function openSession(
   minerId: string | undefined,
   connectionId: string,
 ): Promise<Connection> {
-  if (!minerId) throw new ValidationError([{ path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" }]);
+  if (!minerId)
+    throw new ValidationError([
+      { path: "header.x-miner-id", message: "send X-Miner-Id (from registration)" },
+    ]);
   const miner = await getMiner(principal, minerId, { consistent: true });
   if (miner.banned) throw new ForbiddenError("this miner is banned");
   const connection: Connection = {
@@ -105,7 +111,9 @@ export async function onMinerFrame(
     if (message.type === "hello") return await welcome(principal, connection);
     const { type: _type, ...body } = message;
     // Over the socket the miner's silence is judged on the idle interval: the socket shows it is there meanwhile.
-    const beat = await heartbeat(principal, connection.minerId, body, { intervalSeconds: idleHeartbeatSeconds() });
+    const beat = await heartbeat(principal, connection.minerId, body, {
+      intervalSeconds: idleHeartbeatSeconds(),
+    });
     const busy = beat.held.length > 0;
     return {
       type: "heartbeat",

@@ -42,7 +42,8 @@ export async function authorize(
   if (!opts.kinds.includes(principal.kind)) {
     throw new ForbiddenError(`a ${principal.kind} key cannot use this route`);
   }
-  if (!hasScope(principal.scopes, opts.scope)) throw new ForbiddenError(`this key lacks scope '${opts.scope}'`);
+  if (!hasScope(principal.scopes, opts.scope))
+    throw new ForbiddenError(`this key lacks scope '${opts.scope}'`);
   return principal;
 }
 

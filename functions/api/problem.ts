@@ -65,7 +65,13 @@ export function problem(
   detail: string,
   extra: Record<string, unknown> = {},
 ) {
-  const body = problemBody(status, code, detail, { instance: c.req.path, requestId: c.get("requestId" as never) }, extra);
+  const body = problemBody(
+    status,
+    code,
+    detail,
+    { instance: c.req.path, requestId: c.get("requestId" as never) },
+    extra,
+  );
   return c.body(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
 }
 

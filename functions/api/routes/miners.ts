@@ -1,6 +1,6 @@
 import type { Context } from "hono";
-import { MINER_STATUS_HINTS, PollInput, poll } from "../../../core/jobs/claim.ts";
 import { upgradeRequired } from "../../../core/doorbell/session.ts";
+import { MINER_STATUS_HINTS, PollInput, poll } from "../../../core/jobs/claim.ts";
 import { drainMiner, HeartbeatInput, heartbeat } from "../../../core/jobs/lifecycle.ts";
 import { jobView } from "../../../core/jobs/model.ts";
 import {
@@ -94,7 +94,10 @@ export const miners = documentedRoutes("/v1/miners", "miners")
       summary:
         "The doorbell (X-Miner-Id): upgrades to a WebSocket carrying heartbeats, work rings and stop orders (docs/doorbell.md); without an upgrade, 426 naming the socket's URL",
       auth: "miner",
-      responses: { "101": "switching to the doorbell", "426": "not an upgrade request: `url` names the socket" },
+      responses: {
+        "101": "switching to the doorbell",
+        "426": "not an upgrade request: `url` names the socket",
+      },
     },
     rateLimit("read"),
     async (c) => {
