@@ -43,6 +43,16 @@ declare module "sst" {
       "type": "sst.aws.Function"
       "url": string
     }
+    "Doorbell": {
+      "managementEndpoint": string
+      "type": "sst.aws.ApiGatewayWebSocket"
+      "url": string
+    }
+    "DoorbellHandler": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
     "StreamFailures": {
       "type": "sst.aws.Queue"
       "url": string

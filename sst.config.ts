@@ -25,6 +25,7 @@ export default $config({
     const { createBus } = await import("./stacks/bus.ts");
     const { createApi } = await import("./stacks/api.ts");
     const { createStreamHandler } = await import("./stacks/stream.ts");
+    const { createDoorbell } = await import("./stacks/doorbell.ts");
     const { createCrons } = await import("./stacks/cron.ts");
 
     const prefix = `${$app.name}-${$app.stage}`;
@@ -51,12 +52,15 @@ export default $config({
     };
 
     const { api } = createApi(context);
-    const { failures } = createStreamHandler(table, context);
+    const doorbell = createDoorbell(context);
+    // The stream handler rings connected miners through the doorbell's API (core/doorbell/ring.ts).
+    const { failures } = createStreamHandler(table, doorbell.withDoorbell(context));
     subscribeConsumers(queues, context);
     createCrons(context);
 
     return {
       api: api.url,
+      doorbell: doorbell.api.url,
       table: table.name,
       bus: bus.name,
       queues: Object.fromEntries(queues.map((q) => [q.def.name, q.queue.url])),

@@ -21,7 +21,7 @@ export const LAMBDA = {
  */
 export const MAIN_FIELDS = ["module", "main"];
 
-export type EntryKind = "api" | "stream" | "queue" | "cron";
+export type EntryKind = "api" | "stream" | "ws" | "queue" | "cron";
 
 export interface FunctionEntry {
   /** Folder under dist/ (`npm run build`), kebab-case and unique. */
@@ -67,6 +67,14 @@ export const STREAM_ENTRY: FunctionEntry = {
   source: "functions/stream/handler.ts",
 };
 
+/** The WebSocket API's one function (the miners' doorbell): `$connect`, `$disconnect` and every frame. */
+export const DOORBELL_ENTRY: FunctionEntry = {
+  id: "doorbell",
+  component: "DoorbellHandler",
+  kind: "ws",
+  source: "functions/ws/handler.ts",
+};
+
 export function queueEntry(queue: { name: string; handler: string }): FunctionEntry {
   return {
     id: `queue-${queue.name}`,
@@ -87,5 +95,5 @@ export function cronEntry(schedule: { name: string; handler: string }): Function
 
 /** Every function the stack deploys, in a stable order. */
 export function functionEntries(): FunctionEntry[] {
-  return [API_ENTRY, STREAM_ENTRY, ...QUEUES.map(queueEntry), ...SCHEDULES.map(cronEntry)];
+  return [API_ENTRY, STREAM_ENTRY, DOORBELL_ENTRY, ...QUEUES.map(queueEntry), ...SCHEDULES.map(cronEntry)];
 }

@@ -17,6 +17,8 @@ type Expected =
   | "ApiHandler"
   | "Bus"
   | "BusDlq"
+  | "Doorbell"
+  | "DoorbellHandler"
   | "StreamFailures"
   | "StreamHandler"
   | "Table"

@@ -4,8 +4,9 @@
  * Evaluates sst.config.ts the way `sst deploy` does, against Pulumi's mocks instead of AWS and a stand-in for the
  * SST CLI's RPC server (function builds are stubbed: `npm run build` checks the bundles). It then checks that the
  * resources the issue asks for exist and are wired as intended (DLQs and redrive, partial batch responses, the
- * stream mapping's bisect/retry/failure destination, one rule and target per bus rule, the API route, the crons,
- * the runtime of every function) and prints what a deploy would create. Exit code 1 on any failed check.
+ * stream mapping's bisect/retry/failure destination, one rule and target per bus rule, the API route, the doorbell's
+ * WebSocket routes and the functions that reach its sockets, the crons, the runtime of every function) and prints
+ * what a deploy would create. Exit code 1 on any failed check.
  *
  * It leans on SST internals (.sst/platform/src/shim, the RPC method names), so an SST upgrade may need a touch here.
  */
@@ -215,6 +216,22 @@ function check(created: Created[]): string[] {
     "API $default route",
   );
   expect(of("aws:scheduler/schedule:Schedule").length === SCHEDULES.length, "one schedule per cron");
+  // The doorbell: a WebSocket API with its three routes, and the functions that reach its sockets (env + IAM).
+  const ws = of("aws:apigatewayv2/api:Api").find((a) => a.inputs.protocolType === "WEBSOCKET");
+  expect(Boolean(ws), "doorbell WebSocket API");
+  for (const key of ["$connect", "$disconnect", "$default"]) {
+    expect(
+      routes.some((r) => r.inputs.routeKey === key && r.inputs.apiId === `${ws?.name}-id`),
+      `doorbell ${key} route`,
+    );
+  }
+  for (const component of ["DoorbellHandler", "StreamHandler"]) {
+    const fn = named("aws:lambda/function:Function", `${component}Function`);
+    const env = (fn?.inputs.environment as { variables?: Inputs } | undefined)?.variables ?? {};
+    expect(typeof env.COORD_DOORBELL_ENDPOINT === "string", `${component} env COORD_DOORBELL_ENDPOINT`);
+    const role = JSON.stringify(named("aws:iam/role:Role", `${component}Role`)?.inputs ?? {});
+    expect(role.includes("execute-api:ManageConnections"), `${component} may manage doorbell connections`);
+  }
 
   for (const fn of of("aws:lambda/function:Function")) {
     const env = (fn.inputs.environment as { variables?: Inputs } | undefined)?.variables ?? {};

@@ -147,12 +147,11 @@ describe("the doorbell", () => {
       miners.flatMap((m) => Array.from({ length: 25 }, () => pollJobs(m, { wait_seconds: 0 }))),
     );
     const got = polls.flatMap((p) => p.jobs).filter((j) => j.job_id === sub.body.id);
+    // One poll got it, in its first attempt (on a loaded machine the 3 s test lease may lapse afterwards: the
+    // assertion is about the race, not the lease).
     expect(got).toHaveLength(1);
+    expect(got[0]?.attempt).toBe(1);
     expect(polls.filter((p) => p.status >= 500)).toEqual([]);
-    expect((await api("GET", `/v1/jobs/${sub.body.id}`, { key: client.key })).body).toMatchObject({
-      status: "assigned",
-      attempt: 1,
-    });
     await Promise.all(bells.map((b) => b.close()));
   });
 

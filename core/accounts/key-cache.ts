@@ -61,6 +61,8 @@ export function feedItem(keyId: string, at: Date): TransactItem {
 
 let checkedAt = 0;
 let checking: Promise<void> | undefined;
+/** Key id -> when the feed last saw it revoked or rotated, as of the last read. */
+let changedAt = new Map<string, number>();
 
 /** Reads the feed if this instance has not in the last period, and drops the entries it makes stale. */
 async function ensureFresh(now: number): Promise<void> {
@@ -77,11 +79,21 @@ async function ensureFresh(now: number): Promise<void> {
     }
     // A change at the same millisecond as a verification (or a little clock skew between instances) evicts too.
     entries.deleteWhere((e) => e.lineage.some((id) => (changed.get(id) ?? -1) >= e.verifiedAt - 1000));
+    changedAt = changed;
     checkedAt = started;
   })().finally(() => {
     checking = undefined;
   });
   await checking;
+}
+
+/**
+ * Whether `keyId` was revoked or rotated after `verifiedAt` (ms), by the same feed and within the same bound as the
+ * cache: for a verdict kept outside it (a doorbell socket on AWS, whose frames carry the connection, not the key).
+ */
+export async function changedSince(keyId: string, verifiedAt: number, now = Date.now()): Promise<boolean> {
+  await ensureFresh(now);
+  return (changedAt.get(keyId) ?? -1) >= verifiedAt - 1000;
 }
 
 /** The cached verdict for a key hash, if still trusted: the principal, or a thrown 401. */

@@ -56,6 +56,18 @@ export const keys = {
     GSI2PK: `MINERS#${status}#${shard}`,
     GSI2SK: sortKey,
   }),
+  /** A miner's open doorbell socket on AWS (core/doorbell/store.ts), beside the miner: `ofMiner` is one Query. */
+  minerConnection: (minerId: string, connectionId: string) => ({
+    PK: `MINER#${minerId}`,
+    SK: `CONN#${connectionId}`,
+  }),
+  /** The same socket by its id alone, which is all `$default` and `$disconnect` know: its miner and services. */
+  connection: (connectionId: string) => ({ PK: `CONN#${connectionId}`, SK: "CONN" }),
+  /** The sockets serving a service (one item per service), sharded by miner, oldest connection first. */
+  doorbell: (service: string, shard: number, connectedAt: string, connectionId: string) => ({
+    PK: `DOORBELL#${service}#${shard}`,
+    SK: `${connectedAt}#${connectionId}`,
+  }),
   /** A private pool (core/pools): name, owner, `acceptsPublic`, member count, version. */
   pool: (id: string) => ({ PK: `POOL#${id}`, SK: "POOL" }),
   /** "Is account X in pool P" is one GetItem on this key; the owner has one too (role `owner`). */

@@ -1,9 +1,11 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { setConnections } from "../../core/doorbell/connections.ts";
 import { ringForChanges } from "../../core/doorbell/ring.ts";
 import { markReady, queuesBecomingReady } from "../../core/jobs/queue-summary.ts";
 import { countEvents } from "../../core/metrics/metrics.ts";
 import { EventBridgePublisher, type Publisher } from "../../events/publisher.ts";
 import { log } from "../log.ts";
+import { AwsConnections } from "../ws/aws-connections.ts";
 import { changesOf } from "./image.ts";
 import { eventsOf, relayEvents } from "./relay.ts";
 
@@ -27,3 +29,8 @@ export function makeStreamHandler(publisher: Publisher) {
 }
 
 export const handler = makeStreamHandler(new EventBridgePublisher(process.env.COORD_BUS_NAME ?? "default"));
+
+// On AWS the rings go out through API Gateway to sockets held by the WebSocket API (stacks/doorbell.ts); without the
+// endpoint no registry is set and nothing rings (miners fall back to long-polls).
+if (process.env.COORD_DOORBELL_ENDPOINT)
+  setConnections(new AwsConnections(process.env.COORD_DOORBELL_ENDPOINT));
