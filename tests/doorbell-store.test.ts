@@ -7,7 +7,7 @@ import { queryPk } from "./fixture.ts";
 const run = Math.random().toString(36).slice(2, 10);
 let n = 0;
 
-function conn(minerId: string, services: string[], connectedAt = Date.now()): Connection {
+function conn(minerId: string, services: string[], connectedAt = Date.now(), region = "r1"): Connection {
   n += 1;
   return {
     id: `conn-${run}-${n}`,
@@ -15,6 +15,7 @@ function conn(minerId: string, services: string[], connectedAt = Date.now()): Co
     accountId: `acct_${run}`,
     keyId: `key_${run}`,
     services,
+    caps: { services, gpus: [], prices: {}, region },
     connectedAt,
   };
 }
@@ -37,6 +38,22 @@ describe("the doorbell's connection store", () => {
       expect(await store.serving(other, 1)).toHaveLength(1);
     } finally {
       await Promise.all([a, b, c].map((x) => store.remove(x.id)));
+    }
+  });
+
+  it("leaves out the connections a job's constraints refuse, and still fills the limit from the rest", async () => {
+    const other = `svc-${run}-caps`;
+    const far = Array.from({ length: 30 }, (_, i) =>
+      conn(`miner-far-${i}-${run}`, [other], Date.now() - 1000, "r2"),
+    );
+    const near = conn(`miner-near-${run}`, [other], Date.now(), "r1");
+    await Promise.all([...far, near].map((x) => store.add(x)));
+    try {
+      // The near miner connected last, behind 30 refused ones in every shard's order.
+      const found = await store.serving(other, 2, (c) => c.caps.region === "r1");
+      expect(ids(found)).toEqual([near.id]);
+    } finally {
+      await Promise.all([...far, near].map((x) => store.remove(x.id)));
     }
   });
 

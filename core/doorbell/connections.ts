@@ -1,3 +1,4 @@
+import type { Capabilities } from "../matching/constraints.ts";
 import type { CoordinatorMessage } from "./protocol.ts";
 
 /** A miner's open doorbell socket. */
@@ -9,6 +10,8 @@ export interface Connection {
   keyId: string;
   /** The services the miner registered (rings are per service). */
   services: string[];
+  /** What matching looks at, as registered when the socket opened (a ring re-reads the miner before it rings). */
+  caps: Capabilities;
   connectedAt: number;
 }
 
@@ -20,8 +23,11 @@ export interface Connection {
 export interface Connections {
   add(conn: Connection): Promise<void>;
   remove(connectionId: string): Promise<void>;
-  /** Connections of miners serving `service`, least recently rung first, at most `limit`. */
-  serving(service: string, limit: number): Promise<Connection[]>;
+  /**
+   * Connections of miners serving `service` that `accept` takes (a job's hard constraints, on `caps`), least
+   * recently rung first, at most `limit`.
+   */
+  serving(service: string, limit: number, accept?: (conn: Connection) => boolean): Promise<Connection[]>;
   ofMiner(minerId: string): Promise<Connection[]>;
   /** Sends one message; false when the connection is gone (the caller forgets it). */
   send(connectionId: string, message: CoordinatorMessage): Promise<boolean>;
@@ -60,11 +66,15 @@ export class LocalConnections implements Connections {
     for (const s of entry.conn.services) this.byService.get(s)?.delete(connectionId);
   }
 
-  async serving(service: string, limit: number): Promise<Connection[]> {
+  async serving(
+    service: string,
+    limit: number,
+    accept?: (conn: Connection) => boolean,
+  ): Promise<Connection[]> {
     const ids = [...(this.byService.get(service) ?? [])];
     return ids
       .map((id) => this.byId.get(id))
-      .filter((e): e is NonNullable<typeof e> => e?.socket.open === true)
+      .filter((e): e is NonNullable<typeof e> => e?.socket.open === true && (!accept || accept(e.conn)))
       .sort((a, b) => a.rungAt - b.rungAt || a.conn.connectedAt - b.conn.connectedAt)
       .slice(0, limit)
       .map((e) => e.conn);

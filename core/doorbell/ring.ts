@@ -47,16 +47,18 @@ export function pushedStopsOf(changes: Change[]): { minerId: string; order: Stop
 
 /**
  * Rings at most `COORD_RING_FANOUT` connected miners that can run `job` now: online, not banned, below their
- * concurrency, and matching its hard constraints. Candidates come least recently rung first, so a burst of jobs
- * rings different miners; their items are read in one request to judge them (the registry knows sockets, not slots).
+ * concurrency, and matching its hard constraints. Candidates are the sockets whose registered capabilities match,
+ * least recently rung first, so a burst of jobs rings different miners; their items are read in one request to judge
+ * them now (the registry knows sockets, not slots, and a miner may have registered again since).
  * A rung miner claims through `POST /v1/miners/poll`, where the claim's conditions decide: a ring is only a hint.
  */
 export async function ringFor(registry: Connections, job: Job): Promise<number> {
   const fanout = setting("COORD_RING_FANOUT");
-  const candidates = await registry.serving(job.service, fanout * 8);
+  const wanted = { service: job.service, constraints: job.constraints, max_price: job.maxPrice };
+  // Constraints first, on what each socket registered: a fleet of sockets that cannot run the job is never read.
+  const candidates = await registry.serving(job.service, fanout * 8, (c) => !mismatch(wanted, c.caps));
   if (candidates.length === 0) return 0;
   const miners = await readMiners([...new Set(candidates.map((c) => c.minerId))]);
-  const wanted = { service: job.service, constraints: job.constraints, max_price: job.maxPrice };
   const rungMiners = new Set<string>();
   for (const conn of candidates) {
     if (rungMiners.size >= fanout) break;

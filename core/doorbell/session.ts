@@ -4,7 +4,7 @@ import type { Principal } from "../context.ts";
 import { CoordError, ForbiddenError, ValidationError } from "../errors.ts";
 import { heartbeat } from "../jobs/lifecycle.ts";
 import { readSummary } from "../jobs/queue-summary.ts";
-import { getMiner, type Miner } from "../miners/miners.ts";
+import { capabilities, getMiner, type Miner } from "../miners/miners.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { type Connection, connections } from "./connections.ts";
@@ -72,6 +72,7 @@ export async function openSession(
     accountId: miner.accountId,
     keyId: principal.keyId,
     services: miner.services,
+    caps: capabilities(miner),
     connectedAt: Date.now(),
   };
   await connections()?.add(connection);

@@ -5,6 +5,7 @@ import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { shardOf } from "../db/shard.ts";
 import { type TransactItem, TransactionRefused, transact } from "../db/transaction.ts";
+import type { Capabilities } from "../matching/constraints.ts";
 import type { Connection } from "./connections.ts";
 
 /**
@@ -38,6 +39,9 @@ const ConnectionItem = v.object({
   accountId: v.string(),
   keyId: v.string(),
   services: v.array(v.string()),
+  caps: v.custom<Capabilities>(
+    (x) => typeof x === "object" && x !== null && Array.isArray((x as Capabilities).services),
+  ),
   connectedAt: v.number(),
   expiresAt: v.number(),
 });
@@ -50,8 +54,8 @@ function live(item: Record<string, unknown> | undefined, now = Date.now()): Conn
   if (!item) return undefined;
   const parsed = v.safeParse(ConnectionItem, item);
   if (!parsed.success || parsed.output.expiresAt * 1000 <= now) return undefined;
-  const { connectionId, minerId, accountId, keyId, services, connectedAt } = parsed.output;
-  return { id: connectionId, minerId, accountId, keyId, services, connectedAt };
+  const { connectionId, minerId, accountId, keyId, services, caps, connectedAt } = parsed.output;
+  return { id: connectionId, minerId, accountId, keyId, services, caps, connectedAt };
 }
 
 function liveAll(items: Record<string, unknown>[] | undefined): Connection[] {
@@ -79,6 +83,7 @@ export async function add(conn: Connection): Promise<void> {
     accountId: conn.accountId,
     keyId: conn.keyId,
     services: conn.services,
+    caps: conn.caps,
     connectedAt: conn.connectedAt,
     expiresAt: expiresAtOf(conn.connectedAt),
   };
@@ -134,7 +139,11 @@ export async function remove(connectionId: string): Promise<void> {
  * that rings spread over the fleet, moving on until `limit` is reached. Within a shard the oldest connections come
  * first; the sort key's lower bound skips the lapsed ones without reading them.
  */
-export async function serving(service: string, limit: number): Promise<Connection[]> {
+export async function serving(
+  service: string,
+  limit: number,
+  accept: (conn: Connection) => boolean = () => true,
+): Promise<Connection[]> {
   const found: Connection[] = [];
   const since = new Date(Date.now() - CONNECTION_TTL_MS).toISOString();
   const first = Math.floor(Math.random() * DOORBELL_SHARDS);
@@ -147,11 +156,12 @@ export async function serving(service: string, limit: number): Promise<Connectio
           TableName: config.tableName,
           KeyConditionExpression: "PK = :pk AND SK > :since",
           ExpressionAttributeValues: { ":pk": pk, ":since": since },
-          Limit: limit - found.length,
+          // Pages of at least 25: `accept` (a job's constraints) may leave out many of them.
+          Limit: Math.max(25, limit - found.length),
           ExclusiveStartKey: start,
         }),
       );
-      found.push(...liveAll(out.Items));
+      found.push(...liveAll(out.Items).filter(accept));
       start = out.LastEvaluatedKey;
     } while (start && found.length < limit);
   }

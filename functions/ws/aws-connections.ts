@@ -47,8 +47,12 @@ export class AwsConnections implements Connections {
   }
 
   /** The store's candidates, those this instance rang least recently first (then the oldest connections). */
-  async serving(service: string, limit: number): Promise<Connection[]> {
-    const found = await store.serving(service, limit);
+  async serving(
+    service: string,
+    limit: number,
+    accept?: (conn: Connection) => boolean,
+  ): Promise<Connection[]> {
+    const found = await store.serving(service, limit, accept);
     const rung = (c: Connection) => this.rungAt.get(c.id) ?? 0;
     return found.sort((a, b) => rung(a) - rung(b) || a.connectedAt - b.connectedAt);
   }
