@@ -79,6 +79,23 @@ describe("the doorbell", () => {
     await Promise.all([busyBell.close(), idleBell.close(), elsewhereBell.close()]);
   });
 
+  it("rings different miners for a burst of jobs, not the same few", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miners = await Promise.all(Array.from({ length: 6 }, () => registeredMiner({ region })));
+    const bells = await Promise.all(miners.map((m) => connectDoorbell(m)));
+    await Promise.all(bells.map(hello));
+    const jobs = await Promise.all(Array.from({ length: 3 }, () => submitEcho(client, { constraints })));
+    await pause(1500);
+    const rung = jobs.map((j) => miners.filter((_, i) => bells[i]?.saw(ringFor(j.body.id))).map((m) => m.id));
+    for (const r of rung) expect(r).toHaveLength(2);
+    // Each ring takes the rung miner's one free slot for the rest of its batch, and the next batch starts with the
+    // least recently rung: six rings reach six miners, unless another test's unconstrained job rang some of these
+    // between two batches (their order then shifts), never the same two for all three jobs.
+    expect(new Set(rung.flat()).size).toBeGreaterThanOrEqual(4);
+    await Promise.all(bells.map((b) => b.close()));
+  });
+
   it("pushes a cancel to the holder at once, without waiting for its heartbeat", async () => {
     const { region, constraints } = isolated();
     const client = await fundedClient();

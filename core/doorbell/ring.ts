@@ -46,32 +46,50 @@ export function pushedStopsOf(changes: Change[]): { minerId: string; order: Stop
 }
 
 /**
- * Rings at most `COORD_RING_FANOUT` connected miners that can run `job` now: online, not banned, below their
- * concurrency, and matching its hard constraints. Candidates are the sockets whose registered capabilities match,
- * least recently rung first, so a burst of jobs rings different miners; their items are read in one request to judge
- * them now (the registry knows sockets, not slots, and a miner may have registered again since).
- * A rung miner claims through `POST /v1/miners/poll`, where the claim's conditions decide: a ring is only a hint.
+ * Rings, for each job, at most `COORD_RING_FANOUT` connected miners that can run it now: online, not banned, below
+ * their concurrency, and matching its hard constraints. A batch's jobs of one service share one candidate list (the
+ * sockets whose registered capabilities match one of them, least recently rung first) and one read of those miners'
+ * items (the registry knows sockets, not slots, and a miner may have registered again since); each ring takes one of
+ * the rung miner's free slots for the rest of the batch, so a burst of jobs rings as many different miners as it has
+ * jobs, not the same few. A rung miner claims through `POST /v1/miners/poll`, where the claim's conditions decide: a
+ * ring is only a hint.
  */
-export async function ringFor(registry: Connections, job: Job): Promise<number> {
+export async function ringJobs(registry: Connections, jobs: Job[]): Promise<number> {
   const fanout = setting("COORD_RING_FANOUT");
-  const wanted = { service: job.service, constraints: job.constraints, max_price: job.maxPrice };
-  // Constraints first, on what each socket registered: a fleet of sockets that cannot run the job is never read.
-  const candidates = await registry.serving(job.service, fanout * 8, (c) => !mismatch(wanted, c.caps));
-  if (candidates.length === 0) return 0;
-  const miners = await readMiners([...new Set(candidates.map((c) => c.minerId))]);
-  const rungMiners = new Set<string>();
-  for (const conn of candidates) {
-    if (rungMiners.size >= fanout) break;
-    const m = miners.get(conn.minerId);
-    if (!m || rungMiners.has(m.id) || m.status !== "online" || m.banned || m.active >= m.concurrency)
-      continue;
-    if (mismatch(wanted, capabilities(m))) continue;
-    if (await registry.send(conn.id, { type: "work", service: job.service, job_id: job.id })) {
-      registry.rung(conn.id);
-      rungMiners.add(m.id);
-    } else await registry.remove(conn.id);
+  const byService = new Map<string, Job[]>();
+  for (const j of jobs) byService.set(j.service, [...(byService.get(j.service) ?? []), j]);
+  let rings = 0;
+  for (const [service, group] of byService) {
+    const wanted = group.map((job) => ({
+      job,
+      want: { service, constraints: job.constraints, max_price: job.maxPrice },
+    }));
+    // Constraints first, on what each socket registered: a fleet of sockets that cannot run the jobs is never read.
+    const candidates = await registry.serving(service, Math.min(400, fanout * 8 * group.length), (c) =>
+      wanted.some((w) => !mismatch(w.want, c.caps)),
+    );
+    if (candidates.length === 0) continue;
+    const miners = await readMiners([...new Set(candidates.map((c) => c.minerId))]);
+    const free = new Map<string, number>();
+    for (const m of miners.values())
+      if (m.status === "online" && !m.banned) free.set(m.id, Math.max(0, m.concurrency - m.active));
+    for (const { job, want } of wanted) {
+      const rungMiners = new Set<string>();
+      for (const conn of candidates) {
+        if (rungMiners.size >= fanout) break;
+        const m = miners.get(conn.minerId);
+        if (!m || rungMiners.has(m.id) || (free.get(m.id) ?? 0) <= 0) continue;
+        if (mismatch(want, capabilities(m))) continue;
+        if (await registry.send(conn.id, { type: "work", service, job_id: job.id })) {
+          registry.rung(conn.id);
+          rungMiners.add(m.id);
+          free.set(m.id, (free.get(m.id) ?? 1) - 1);
+        } else await registry.remove(conn.id);
+      }
+      rings += rungMiners.size;
+    }
   }
-  return rungMiners.size;
+  return rings;
 }
 
 /** Pushes a stop order to every socket of the miner that holds the job (the next heartbeat names it again). */
@@ -87,8 +105,5 @@ export async function ringForChanges(changes: Change[]): Promise<void> {
   if (!registry) return;
   const ready = readyJobsOf(changes);
   const stops = pushedStopsOf(changes);
-  await Promise.all([
-    ...ready.map((job) => ringFor(registry, job)),
-    ...stops.map((s) => pushStop(registry, s.minerId, s.order)),
-  ]);
+  await Promise.all([ringJobs(registry, ready), ...stops.map((s) => pushStop(registry, s.minerId, s.order))]);
 }
