@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import diagnostics from "node:diagnostics_channel";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import { WebSocket, WebSocketServer } from "ws";
 import { type CapacityRecord, capacityMeter } from "../../core/db/client.ts";
 import { QueuePoller } from "../../local/queue-poller.ts";
 import { StreamPoller } from "../../local/stream-poller.ts";
@@ -302,12 +303,122 @@ function onResponseFinish(message: unknown): void {
   const ctx = pending.get(response);
   if (!ctx) return;
   pending.delete(response);
-  const name = classify(ctx.method, ctx.path, response.statusCode);
+  record(ctx, response.statusCode);
+}
+
+/** A request (or a doorbell frame) is done: its server time and DynamoDB use go to its class's bucket. */
+function record(ctx: RequestCtx, status: number): void {
+  const name = classify(ctx.method, ctx.path, status);
   if (!name) return;
   const b = bucket(name);
   b.requests++;
   b.serverMs.push(performance.now() - ctx.started);
   for (const [label, use] of ctx.usage) addToBucket(b, label, use);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The doorbell (WebSocket): upgrades and frames are not HTTP requests, so Node's request channel never sees them.
+
+/** Units of doorbell work begun but not answered yet (an upgrade, a miner's frame). */
+const openUnits = new WeakSet<RequestCtx>();
+const wsUndo: (() => void)[] = [];
+
+/** The `type` of a JSON text frame (`malformed` if it is not one). */
+function frameType(data: unknown): string {
+  try {
+    const text = typeof data === "string" ? data : Buffer.from(data as Uint8Array).toString("utf8");
+    const type = (JSON.parse(text) as { type?: unknown }).type;
+    return typeof type === "string" ? type : "unknown";
+  } catch {
+    return "malformed";
+  }
+}
+
+function openUnit(path: string): RequestCtx {
+  const ctx: RequestCtx = {
+    kind: "request",
+    method: "WS",
+    path,
+    started: performance.now(),
+    usage: new Map(),
+  };
+  openUnits.add(ctx);
+  return ctx;
+}
+
+function closeUnit(ctx: Ctx | undefined, status: number): void {
+  if (ctx?.kind !== "request" || !openUnits.has(ctx)) return;
+  openUnits.delete(ctx);
+  record(ctx, status);
+}
+
+/**
+ * Attributes the doorbell's work as requests of method `WS` (the classifier sees `("WS", what, status)`):
+ * - an upgrade (`connect`): from the server's `upgrade` event to the socket being handed over (`handleUpgrade`'s
+ *   callback), with the key and miner reads it makes;
+ * - each frame a miner sends (`hello`, `heartbeat`, ...): from the server socket's `message` event to the server's
+ *   answer on that socket (the frame's stand-in for a Lambda invocation of the WebSocket API's route), with its
+ *   DynamoDB use. Status 200, or 400 when the answer is an `error` frame.
+ * Rings and stop orders the stream handler sends stay the stream handler's. Only server-side sockets (`ws` marks
+ * them `_isServer`) count, so the benchmark's own client sockets in the same process are not measured.
+ */
+export function installDoorbell(): void {
+  if (wsUndo.length) return;
+  type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+  const serverProto = http.Server.prototype as unknown as { emit: Emit };
+  const serverEmit = serverProto.emit;
+  serverProto.emit = function (this: unknown, event, ...args) {
+    const req = args[0] as IncomingMessage | undefined;
+    if (
+      event !== "upgrade" ||
+      als.getStore()?.kind === "ignore" ||
+      (apiPort !== undefined && req?.socket.localPort !== apiPort)
+    )
+      return serverEmit.call(this, event, ...args);
+    return als.run(openUnit("connect"), () => serverEmit.call(this, event, ...args));
+  };
+  wsUndo.push(() => {
+    serverProto.emit = serverEmit;
+  });
+
+  type HandleUpgrade = (this: unknown, req: unknown, socket: unknown, head: unknown, cb: Cb) => void;
+  type Cb = (...a: unknown[]) => void;
+  const wssProto = WebSocketServer.prototype as unknown as { handleUpgrade: HandleUpgrade };
+  const handleUpgrade = wssProto.handleUpgrade;
+  wssProto.handleUpgrade = function (this: unknown, req, socket, head, cb) {
+    const ctx = als.getStore();
+    return handleUpgrade.call(this, req, socket, head, (...a: unknown[]) => {
+      closeUnit(ctx, 101);
+      cb(...a);
+    });
+  };
+  wsUndo.push(() => {
+    wssProto.handleUpgrade = handleUpgrade;
+  });
+
+  type Send = (this: { _isServer?: boolean }, data: unknown, ...rest: unknown[]) => void;
+  const wsProto = WebSocket.prototype as unknown as { emit: Emit; send: Send };
+  const hadOwnEmit = Object.hasOwn(wsProto, "emit");
+  const wsEmit = wsProto.emit;
+  wsProto.emit = function (this: unknown, event, ...args) {
+    if (
+      event !== "message" ||
+      !(this as { _isServer?: boolean })._isServer ||
+      als.getStore()?.kind === "ignore"
+    )
+      return wsEmit.call(this, event, ...args);
+    return als.run(openUnit(frameType(args[0])), () => wsEmit.call(this, event, ...args));
+  };
+  const wsSend = wsProto.send;
+  wsProto.send = function (this: { _isServer?: boolean }, data, ...rest) {
+    if (this._isServer) closeUnit(als.getStore(), frameType(data) === "error" ? 400 : 200);
+    return wsSend.call(this, data, ...rest);
+  };
+  wsUndo.push(() => {
+    if (hadOwnEmit) wsProto.emit = wsEmit;
+    else delete (wsProto as { emit?: Emit }).emit;
+    wsProto.send = wsSend;
+  });
 }
 
 let originalWrite: typeof process.stdout.write | undefined;
@@ -390,6 +501,7 @@ export function uninstall(): void {
   for (const undo of unpatch.splice(0)) undo();
   diagnostics.unsubscribe("http.server.request.start", onRequestStart);
   diagnostics.unsubscribe("http.server.response.finish", onResponseFinish);
+  for (const undo of wsUndo.splice(0)) undo();
   if (originalWrite) process.stdout.write = originalWrite;
 }
 

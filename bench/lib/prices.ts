@@ -18,10 +18,28 @@ export const PRICES = {
   sqsRequest: 0.4 / 1e6,
   /** CloudWatch Logs ingestion (standard class), per GB. */
   cloudWatchLogsGb: 0.5,
+  /**
+   * API Gateway WebSocket API, per message sent or received (first billion a month), metered in 32 KB increments
+   * (a 33 KB message counts as two). Messages the backend sends through the @connections API count too.
+   */
+  wsMessage: 1.0 / 1e6,
+  /** API Gateway WebSocket API, per connection-minute (a socket open for a minute, whether or not it carries anything). */
+  wsConnectionMinute: 0.25 / 1e6,
 } as const;
 
-/** Function memory from stacks/ (api.ts: 1024 MB; stream, queue consumers and cron: 512 MB), all arm64. */
-export const MEMORY_GB = { api: 1, stream: 0.5, consumer: 0.5, cron: 0.5 } as const;
+/** The size of one billed WebSocket message increment, bytes. */
+export const WS_MESSAGE_INCREMENT_BYTES = 32 * 1024;
+
+/** WebSocket messages billed for one message of `bytes` (32 KB increments, at least one). */
+export function wsMessages(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / WS_MESSAGE_INCREMENT_BYTES));
+}
+
+/**
+ * Function memory from stacks/ (api.ts: 1024 MB; stream, queue consumers and cron: 512 MB), all arm64; `ws`: the
+ * WebSocket API's route Lambda ($connect, $default, $disconnect), not in stacks/ yet: 512 MB assumed.
+ */
+export const MEMORY_GB = { api: 1, stream: 0.5, consumer: 0.5, cron: 0.5, ws: 0.5 } as const;
 
 /** Assumptions that the local stack cannot measure. */
 export const ASSUMED = {
@@ -47,7 +65,8 @@ export const PRICE_NOTES = [
   "EventBridge: $1.00 per million custom events published",
   "SQS standard: $0.40 per million requests",
   "CloudWatch Logs: $0.50 per GB ingested",
-  "Memory from stacks/: API 1024 MB, stream handler / consumers / cron 512 MB; all arm64",
+  "API Gateway WebSocket: $1.00 per million messages (32 KB increments), $0.25 per million connection-minutes",
+  "Memory from stacks/: API 1024 MB, stream handler / consumers / cron 512 MB; the WebSocket route Lambda 512 MB (assumed); all arm64",
   `Not measurable locally, assumed: ${ASSUMED.putEventsMs} ms per PutEvents call in the stream handler, ${ASSUMED.platformLogBytes} bytes of Lambda platform log lines per invocation, ${ASSUMED.sqsRequestsPerMessage} SQS requests per delivered message`,
   "Not included: free tiers, DynamoDB storage and backups, data transfer, CloudWatch metrics and alarms",
 ];

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { type Command, csv, list, num, printFields, printJson, str, UsageError } from "../command.ts";
-import { type Gpu, jsonLogger, runMiner } from "../miner/agent.ts";
+import { type Gpu, jsonLogger, runMiner, type Transport } from "../miner/agent.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
 export function parseGpu(raw: string): Gpu {
@@ -26,6 +26,13 @@ export function parsePrices(raw: string[]): Record<string, number> {
   return prices;
 }
 
+/** `--transport`: `ws` (the doorbell, with the HTTP long-poll whenever the socket is down) or `poll` (HTTP only). */
+export function parseTransport(raw: string | undefined): Transport {
+  if (raw === undefined || raw === "ws") return "ws";
+  if (raw === "poll") return "poll";
+  throw new UsageError(`--transport '${raw}' must be ws or poll`);
+}
+
 const defaultName = () =>
   hostname()
     .replace(/[^A-Za-z0-9._-]/g, "-")
@@ -35,11 +42,17 @@ const run: Command = {
   name: "miner run",
   summary: "Run the reference miner agent (miner key): register, poll, execute, heartbeat, drain on Ctrl-C",
   details: [
-    "Registers under --name (re-registering a name updates that miner), then long-polls for work and runs up to",
+    "Registers under --name (re-registering a name updates that miner), then waits for work and runs up to",
     "--concurrency jobs at once. A heartbeat every heartbeat_interval_seconds (the coordinator's) renews the leases",
     "of the jobs it holds; a job the coordinator names to stop (cancelled, timed out, lease lost) is aborted and",
     "its result never sent. Ctrl-C or SIGTERM drains: no new work, in-flight jobs finish, exit 0; a second signal",
     "exits at once (130). Logs are JSON lines on stderr; the summary goes to stdout when the agent stops.",
+    "",
+    "--transport ws (the default) opens the doorbell WebSocket: heartbeats, work rings and stop orders travel on it,",
+    "and the agent polls (without waiting) only when rung. Whenever the socket cannot open or drops, the agent",
+    "long-polls and heartbeats over HTTP at once and reconnects in the background (backoff 1-30 s, full jitter);",
+    "jobs it holds keep running across the switch. A refused upgrade (401/403/404) is not retried.",
+    "--transport poll: the HTTP long-poll and heartbeats only.",
     "",
     "Built-in executor: echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
     "reports that failure). Jobs of other services fail with unsupported_service (see cli/miner/executors.ts).",
@@ -68,11 +81,17 @@ const run: Command = {
     once: { type: "boolean", description: "Poll once, run what it brings, then drain and exit" },
     "max-jobs": { type: "string", value: "N", description: "Exit (after draining) once N jobs were claimed" },
     "wait-seconds": { type: "string", value: "S", description: "Long-poll wait, 0-20 (default 20)" },
+    transport: {
+      type: "string",
+      value: "ws|poll",
+      description: "ws: doorbell socket, HTTP long-poll while it is down; poll: HTTP only (default ws)",
+    },
     verbose: { type: "boolean", short: "v", description: "Also log polls, progress and heartbeats" },
   },
   examples: [
     "coord miner run --name rig-1 --services echo --concurrency 4 --region eu-west",
     'coord miner run --name rig-2 --services echo --gpu "RTX 4090:24576" --price echo=50 --once',
+    "coord miner run --name rig-3 --services echo --transport poll",
   ],
   async run(ctx) {
     const controller = new AbortController();
@@ -92,6 +111,7 @@ const run: Command = {
       const maxJobs = num(ctx.opts, "max-jobs");
       if (maxJobs !== undefined && (!Number.isInteger(maxJobs) || maxJobs < 1))
         throw new UsageError("--max-jobs must be a whole number of at least 1");
+      const transport = parseTransport(str(ctx.opts, "transport"));
       const models = str(ctx.opts, "models");
       const summary = await runMiner({
         url: ctx.url,
@@ -110,6 +130,7 @@ const run: Command = {
         once: ctx.opts.once === true,
         maxJobs,
         waitSeconds: num(ctx.opts, "wait-seconds", "body.wait_seconds"),
+        transport,
         signal: controller.signal,
         log: jsonLogger(ctx.opts.verbose === true ? "debug" : "info", (line) => ctx.io.stderr(line)),
       });

@@ -3,10 +3,17 @@
  * heartbeats the jobs it holds (renewing their leases) and abandons any job the coordinator names to stop. On stop
  * (a signal, `once`, `maxJobs`) it drains: tells the coordinator, takes no new work, finishes what it holds.
  *
- * It speaks only the public HTTP API (docs/cli.md has the protocol walk-through), so it doubles as the reference
+ * Two transports. `poll`: all of the above over HTTP. `ws`: the doorbell socket (cli/miner/doorbell-client.ts)
+ * carries the heartbeats, the rings ("work may be waiting") and pushed stop orders, and the agent polls (without
+ * waiting) only when rung; whenever the socket is down it is the `poll` agent again (HTTP long-poll and heartbeats)
+ * while the socket reconnects in the background. Claims and reports are HTTP either way, so a switch of transport
+ * never touches a job: what the agent holds keeps running and keeps heartbeating over whichever transport is up.
+ *
+ * It speaks only the public API (docs/cli.md has the protocol walk-through), so it doubles as the reference
  * for anyone writing a miner in another language.
  */
 import { Api, ApiError, sleep } from "../http.ts";
+import { type Backoff, type CoordinatorMessage, DoorbellClient, DoorbellRefused } from "./doorbell-client.ts";
 import { defaultExecutors, type Executor, JobFailure } from "./executors.ts";
 
 export interface Gpu {
@@ -46,7 +53,21 @@ export interface MinerOptions {
   fetch?: typeof fetch;
   /** After draining, how long an in-flight poll may still bring work before it is abandoned. */
   drainGraceMs?: number;
+  /**
+   * How work reaches the agent: `ws` (the doorbell, with the HTTP long-poll as the fallback while the socket is
+   * down) or `poll` (HTTP only). `poll` by default here, so that embedders keep the behaviour they had;
+   * `coord miner run` defaults to `ws`.
+   */
+  transport?: Transport;
+  /** The doorbell's address; by default the coordinator names it (a plain `GET /v1/miners/connect` answers 426). */
+  doorbellUrl?: string;
+  /** The doorbell's reconnect backoff (full jitter): base 1 s, cap 30 s, reset after a connection up 60 s. */
+  reconnect?: Partial<Backoff>;
 }
+
+export type Transport = "ws" | "poll";
+/** Where work comes from right now: the doorbell, the HTTP long-poll, or neither yet (the first connect). */
+type Mode = "ws" | "http" | "connecting";
 
 export interface MinerSummary {
   miner_id: string;
@@ -105,6 +126,9 @@ const jitter = (ms: number) => Math.round(ms * (0.8 + Math.random() * 0.4));
 /** Exponential backoff with jitter for errors: 0.5 s, 1 s, 2 s ... up to 30 s. */
 const backoff = (n: number) => Math.round(Math.min(30_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random() * 0.5));
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+/** An interval from the coordinator, if it is a sane one (a missing one must not make the heartbeat timer spin). */
+const seconds = (v: unknown, fallback: number) =>
+  typeof v === "number" && v >= 0.1 && v <= 3600 ? v : fallback;
 
 /** A call the agent cannot recover from by retrying: the key, the account kind or the miner is wrong. */
 function fatal(err: unknown): boolean {
@@ -134,7 +158,28 @@ export class MinerAgent {
   /** When the agent last brought itself back online after a poll said it was offline. */
   private revivedAt = 0;
   private warnedBanned = false;
-  private slotFreed: (() => void) | undefined;
+  /** Wakes the poll loop from a nap: a slot freed, a ring, a change of transport, the drain. */
+  private wakeUp: (() => void) | undefined;
+
+  private mode: Mode = "http";
+  private doorbell: DoorbellClient | undefined;
+  private doorbellAddress: string | undefined;
+  private downSince = 0;
+  /** On the doorbell: rung (or told work waits), or the last poll brought jobs: poll once more, without waiting. */
+  private pollWanted = false;
+  /** The poll loop is long-polling because the doorbell is down (for the log's "stopped"/"started" lines). */
+  private longPolling = false;
+  /** The doorbell's heartbeat intervals (from the welcome), and the one its last answer asked for. */
+  private wsIdleMs = 60_000;
+  private wsBusyMs = 10_000;
+  private wsHintMs = Number.POSITIVE_INFINITY;
+
+  /** The heartbeat timer: one heartbeat at a time, over whichever transport is up when it fires. */
+  private beatTimer: NodeJS.Timeout | undefined;
+  private beatDueAt = 0;
+  private beating: Promise<void> | undefined;
+  /** Asked for (sooner) while a heartbeat was on its way: the re-arm after it honours it. */
+  private beatSoonMs: number | undefined;
 
   constructor(opts: MinerOptions) {
     this.opts = opts;
@@ -181,7 +226,9 @@ export class MinerAgent {
 
     const onAbort = () => this.stop("signal");
     this.opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const heartbeats = this.heartbeatLoop();
+    if (this.opts.transport === "ws") this.openDoorbell();
+    // The heartbeat timer runs on its own, never behind a poll or a job, whatever the transport.
+    this.armBeat(0);
     let failure: unknown;
     try {
       if (this.opts.signal?.aborted) this.stop("signal");
@@ -194,7 +241,10 @@ export class MinerAgent {
       await this.drainDone;
       while (this.held.size > 0) await Promise.all([...this.held.values()].map((h) => h.done));
       this.heartbeatStop.abort();
-      await heartbeats;
+      clearTimeout(this.beatTimer);
+      // Closing the doorbell also fails a socket heartbeat still waiting for its answer.
+      this.doorbell?.close();
+      await this.beating;
       this.opts.signal?.removeEventListener("abort", onAbort);
     }
     const summary: MinerSummary = { miner_id: this.minerId, ...this.counts, drained: this.drained };
@@ -208,7 +258,7 @@ export class MinerAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.pauseStop.abort();
-    this.slotFreed?.();
+    this.wake();
     this.log("info", "miner.draining", { miner_id: this.minerId, reason: why, in_flight: this.held.size });
     this.drainDone = (async () => {
       if (!this.minerId) return;
@@ -230,6 +280,29 @@ export class MinerAgent {
     await sleep(ms, this.pauseStop.signal).catch(() => {});
   }
 
+  /** Waits until `wake()` (or `ms`, if given). Only the poll loop naps, so one waiter is enough. */
+  private nap(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        if (this.wakeUp === done) this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      this.wakeUp = done;
+    });
+  }
+
+  private wake() {
+    this.wakeUp?.();
+  }
+
+  /** A ring (or `work: true`): poll now. Only a hint: the poll's claim decides whether there is anything. */
+  private ring() {
+    this.pollWanted = true;
+    this.wake();
+  }
+
   private async pollLoop() {
     let errors = 0;
     const waitSeconds = Math.min(this.opts.waitSeconds ?? 20, 20);
@@ -237,28 +310,49 @@ export class MinerAgent {
       const budget =
         this.opts.maxJobs === undefined ? Number.POSITIVE_INFINITY : this.opts.maxJobs - this.counts.claimed;
       if (budget <= 0) return;
+      const mode = this.mode;
+      if (mode !== "http" && this.longPolling) {
+        // The doorbell is back and the long-poll that was in flight came home (keeping what it claimed).
+        this.longPolling = false;
+        this.log("info", "poll.long_poll_stopped", { transport: "ws" });
+      }
       const free = this.concurrency - this.held.size;
       if (free <= 0) {
-        await new Promise<void>((resolve) => {
-          this.slotFreed = resolve;
-        });
-        this.slotFreed = undefined;
+        await this.nap();
         continue;
       }
+      // On the doorbell the agent polls only when rung or told that work waits, and then without waiting: the socket
+      // replaces the long-poll. `once` makes its one (long) poll whatever the transport.
+      const rung = mode === "ws" && this.pollWanted;
+      if (mode !== "http" && !rung && !this.opts.once) {
+        await this.nap();
+        continue;
+      }
+      if (mode === "http" && !this.longPolling && this.opts.transport === "ws") {
+        this.longPolling = true;
+        this.log("info", "poll.long_poll_started", { transport: "http" });
+      }
+      this.pollWanted = false;
       let res: { status: number; headers: Headers; body: { jobs?: Assignment[] } };
       try {
         res = await this.miner.request("POST", "/v1/miners/poll", {
-          body: { wait_seconds: waitSeconds, max_jobs: Math.min(free, budget) },
+          body: { wait_seconds: rung ? 0 : waitSeconds, max_jobs: Math.min(free, budget) },
           signal: this.pollStop.signal,
           retries429: 0,
         });
       } catch (err) {
         if (this.pollStop.signal.aborted) return;
         if (fatal(err)) throw err;
+        // The ring still stands: poll again after the pause.
+        if (rung) this.pollWanted = true;
         errors++;
         const retryAfter = err instanceof ApiError ? Number(err.problem.retry_after_seconds) : Number.NaN;
         const delay = Number.isFinite(retryAfter) ? jitter(retryAfter * 1000) : backoff(errors);
-        this.log("warn", "poll.error", { error: errText(err), retry_in_ms: delay });
+        this.log("warn", "poll.error", {
+          transport: rung ? "ws" : "http",
+          error: errText(err),
+          retry_in_ms: delay,
+        });
         await this.pause(delay);
         continue;
       }
@@ -269,35 +363,51 @@ export class MinerAgent {
       if (minerStatus === "offline" && !this.stopping && Date.now() - this.revivedAt > this.heartbeatMs) {
         this.log("warn", "miner.offline", { miner_id: this.minerId, hint: res.headers.get("coord-hint") });
         this.revivedAt = Date.now();
-        if (await this.revive()) continue;
+        if (await this.revive()) {
+          // Back online: the ring that brought this poll still stands.
+          if (rung) this.pollWanted = true;
+          continue;
+        }
       } else if (minerStatus === "banned" && !this.warnedBanned) {
         this.warnedBanned = true;
         this.log("error", "miner.banned", { miner_id: this.minerId, hint: res.headers.get("coord-hint") });
       }
       const jobs = res.status === 200 ? (res.body.jobs ?? []) : [];
-      for (const job of jobs) this.launch(job);
+      for (const job of jobs) this.launch(job, rung ? "ws" : "http");
       if (this.opts.once) return;
-      if (jobs.length === 0) {
+      // Work came: more may wait, so poll again while slots are free (a ring that came meanwhile stands anyway).
+      if (jobs.length > 0) this.pollWanted = true;
+      else if (rung) this.log("debug", "poll.empty", { transport: "ws" });
+      else if (this.mode === "http") {
         const hint = Number(res.headers.get("retry-after-ms"));
         const delay = jitter(Number.isFinite(hint) && hint > 0 ? hint : 1000);
-        this.log("debug", "poll.empty", { retry_in_ms: delay });
-        await this.pause(delay);
+        this.log("debug", "poll.empty", { transport: "http", retry_in_ms: delay });
+        // A nap, not a pause: the doorbell coming back (or the drain) ends it.
+        await this.nap(delay);
       }
     }
   }
 
-  private launch(job: Assignment) {
+  /** `transport`: how the claim came about, a ring on the doorbell (`ws`) or the HTTP long-poll (`http`). */
+  private launch(job: Assignment, transport: "ws" | "http") {
     this.counts.claimed++;
     if (job.heartbeat_interval_seconds) this.heartbeatMs = job.heartbeat_interval_seconds * 1000;
-    this.log("info", "job.claimed", { job_id: job.job_id, service: job.service, attempt: job.attempt });
+    this.log("info", "job.claimed", {
+      job_id: job.job_id,
+      service: job.service,
+      attempt: job.attempt,
+      transport,
+    });
     const controller = new AbortController();
     const entry: Held = { job, controller, done: Promise.resolve() };
     this.held.set(job.job_id, entry);
+    // The lease now rides on the heartbeats: an idle doorbell's next one may be a minute away, so bring it forward.
+    this.armBeat(this.beatInterval());
     entry.done = this.execute(job, controller)
       .catch((err) => this.log("error", "job.error", { job_id: job.job_id, error: errText(err) }))
       .finally(() => {
         this.held.delete(job.job_id);
-        this.slotFreed?.();
+        this.wake();
       });
   }
 
@@ -430,22 +540,66 @@ export class MinerAgent {
     }
   }
 
-  private async heartbeatLoop() {
-    const stopSignal = this.heartbeatStop.signal;
-    while (!stopSignal.aborted) {
-      const sent = this.heartbeat();
-      this.heartbeatInFlight = sent;
-      await sent;
-      await sleep(this.heartbeatMs, stopSignal).catch(() => {});
+  // ---- heartbeats ----
+
+  /**
+   * Arms the heartbeat timer to fire within `ms` (never later than it already would). A plain timer of its own, like
+   * the HTTP heartbeat's always was: no poll, report or job is ever awaited before it fires. (Executors must not
+   * block the event loop for long: CPU-heavy work belongs in a worker or a child process, or no timer fires.)
+   */
+  private armBeat(ms: number): void {
+    if (this.heartbeatStop.signal.aborted) return;
+    if (this.beating) {
+      this.beatSoonMs = Math.min(this.beatSoonMs ?? ms, ms);
+      return;
+    }
+    const at = Date.now() + ms;
+    if (this.beatTimer !== undefined && this.beatDueAt <= at) return;
+    clearTimeout(this.beatTimer);
+    this.beatDueAt = at;
+    this.beatTimer = setTimeout(() => this.fireBeat(), ms);
+  }
+
+  private fireBeat(): void {
+    this.beatTimer = undefined;
+    const sent = this.mode === "ws" ? this.wsHeartbeat() : this.heartbeat();
+    this.heartbeatInFlight = sent;
+    this.beating = sent.then(() => {
+      this.beating = undefined;
+      const soon = this.beatSoonMs ?? Number.POSITIVE_INFINITY;
+      this.beatSoonMs = undefined;
+      this.armBeat(Math.min(soon, this.beatInterval()));
+    });
+  }
+
+  private beatInterval(): number {
+    if (this.mode !== "ws") return this.heartbeatMs;
+    // Idle on the socket, the socket itself shows the miner is there; busy, every held job's lease rides on these.
+    // The coordinator's last answer may know of a job whose claim has not reached the agent yet: it says busy then.
+    return this.held.size > 0 ? this.wsBusyMs : Math.min(this.wsIdleMs, this.wsHintMs);
+  }
+
+  private heldClaims() {
+    return [...this.held.values()].map((h) => ({ job_id: h.job.job_id, claim_token: h.job.claim_token }));
+  }
+
+  /** Aborts the held jobs the coordinator names (their results are never sent). */
+  private applyStops(
+    orders: { claim_token: string; reason: string }[],
+    via: "heartbeat" | "push",
+    transport: "ws" | "http",
+  ) {
+    for (const order of orders) {
+      const held = [...this.held.values()].find((h) => h.job.claim_token === order.claim_token);
+      if (!held || held.controller.signal.aborted) continue;
+      this.log("info", "job.stop", { job_id: held.job.job_id, reason: order.reason, via, transport });
+      held.controller.abort(new StopOrder(order.reason));
     }
   }
 
-  /** One heartbeat; resolves with the error when it failed (logged here), else undefined. */
+  /** One heartbeat over HTTP; resolves with the error when it failed (logged here), else undefined. */
   private async heartbeat(): Promise<unknown> {
-    const jobs = [...this.held.values()].map((h) => ({
-      job_id: h.job.job_id,
-      claim_token: h.job.claim_token,
-    }));
+    const jobs = this.heldClaims();
     try {
       const res = await this.miner.post<HeartbeatResponse>(
         "/v1/miners/heartbeat",
@@ -457,19 +611,171 @@ export class MinerAgent {
       const orders =
         body.stop ??
         (body.stop_claim_tokens ?? []).map((t) => ({ job_id: "", claim_token: t, reason: "stop" }));
-      for (const order of orders) {
-        const held = [...this.held.values()].find((h) => h.job.claim_token === order.claim_token);
-        if (!held || held.controller.signal.aborted) continue;
-        this.log("info", "job.stop", { job_id: held.job.job_id, reason: order.reason });
-        held.controller.abort(new StopOrder(order.reason));
-      }
-      this.log("debug", "miner.heartbeat", { jobs: jobs.length, stop: orders.length });
+      this.applyStops(orders, "heartbeat", "http");
+      this.log("debug", "miner.heartbeat", { transport: "http", jobs: jobs.length, stop: orders.length });
       return undefined;
     } catch (err) {
       if (this.heartbeatStop.signal.aborted) return err;
-      this.log("warn", "heartbeat.error", { error: errText(err) });
+      this.log("warn", "heartbeat.error", { transport: "http", error: errText(err) });
       return err;
     }
+  }
+
+  /** One heartbeat over the doorbell, answered on the socket; like `heartbeat()`, never throws. */
+  private async wsHeartbeat(): Promise<unknown> {
+    const jobs = this.heldClaims();
+    const bell = this.doorbell;
+    try {
+      if (!bell) throw new Error("no doorbell");
+      const reply = await bell.heartbeat({ status: this.stopping ? "draining" : "online", jobs });
+      this.wsHintMs = seconds(reply.heartbeat_interval_seconds, Number.POSITIVE_INFINITY) * 1000;
+      this.applyStops(reply.stop ?? [], "heartbeat", "ws");
+      if (reply.work && !this.stopping) this.ring();
+      this.log("debug", "miner.heartbeat", {
+        transport: "ws",
+        jobs: jobs.length,
+        stop: reply.stop?.length ?? 0,
+      });
+      return undefined;
+    } catch (err) {
+      // A drop fails the heartbeat too; the fall-back (the `down` event) sends the next one over HTTP at once.
+      if (this.heartbeatStop.signal.aborted) return err;
+      this.log("warn", "heartbeat.error", { transport: "ws", error: errText(err) });
+      return err;
+    }
+  }
+
+  // ---- the doorbell ----
+
+  /** Opens the doorbell; its events move the agent between the socket and the HTTP long-poll. */
+  private openDoorbell(): void {
+    this.mode = "connecting";
+    const bell = new DoorbellClient({
+      url: () => this.doorbellUrl(),
+      key: this.opts.key,
+      minerId: () => this.minerId,
+      userAgent: "coord-miner/0.1",
+      backoff: this.opts.reconnect,
+    });
+    bell.on("up", (welcome, info) => {
+      this.wsIdleMs = seconds(welcome.heartbeat_interval_seconds, 60) * 1000;
+      this.wsBusyMs = seconds(welcome.busy_heartbeat_interval_seconds, 10) * 1000;
+      this.wsHintMs = Number.POSITIVE_INFINITY;
+      // The busy interval is the HTTP heartbeat's: should the socket drop, the fallback beats at the right pace.
+      this.heartbeatMs = this.wsBusyMs;
+      this.mode = "ws";
+      const fields = { transport: "ws", connection_id: welcome.connection_id, held: this.held.size };
+      if (info.reconnect)
+        this.log("info", "transport.reconnected", {
+          ...fields,
+          attempts: info.attempts,
+          down_ms: Date.now() - this.downSince,
+        });
+      else
+        this.log("info", "transport.connected", {
+          ...fields,
+          url: this.opts.doorbellUrl ?? this.doorbellAddress,
+        });
+      // A heartbeat over the socket at once: it vouches for the held jobs, fetches pending stops, and from then on
+      // the coordinator judges the miner's silence on the socket's idle interval rather than the HTTP one.
+      this.armBeat(0);
+      if (welcome.work) this.pollWanted = true;
+      this.wake();
+    });
+    bell.on("down", (info) => {
+      this.toHttp();
+      this.log("warn", "transport.fell_back", {
+        transport: "http",
+        reason: info.reason,
+        close_code: info.code ?? null,
+        up_ms: info.upMs ?? null,
+        retry_in_ms: info.retryInMs,
+        held: this.held.size,
+      });
+    });
+    bell.on("retry", (info) =>
+      this.log("info", "transport.reconnect_failed", {
+        transport: "http",
+        reason: info.reason,
+        attempt: info.attempt,
+        retry_in_ms: info.retryInMs,
+      }),
+    );
+    bell.on("refused", (err) => {
+      // Not retried. If the key itself is refused, the HTTP calls that follow meet the same refusal and end the
+      // agent as they always did (401/403/404 are fatal there); if only the socket is (a proxy, a coordinator
+      // without a doorbell), HTTP carries on alone.
+      this.toHttp();
+      this.log("error", "transport.refused", {
+        transport: "http",
+        status: err.status,
+        code: err.code ?? null,
+        detail: err.message,
+        note: "the doorbell is not retried; long-polling and heartbeating over HTTP",
+      });
+    });
+    bell.on("message", (message) => this.onDoorbellMessage(message));
+    this.doorbell = bell;
+    bell.start();
+  }
+
+  /** The socket is down (or never came up): the HTTP long-poll and heartbeats take over at once. */
+  private toHttp(): void {
+    this.mode = "http";
+    this.downSince = Date.now();
+    this.pollWanted = false;
+    // The held jobs' leases now ride on HTTP heartbeats: send one right away (one may have died with the socket).
+    this.armBeat(0);
+    this.wake();
+  }
+
+  private onDoorbellMessage(message: CoordinatorMessage): void {
+    switch (message.type) {
+      case "work":
+        this.log("debug", "doorbell.ring", { service: message.service, job_id: message.job_id });
+        if (!this.stopping) this.ring();
+        return;
+      case "stop":
+        this.applyStops(message.stop ?? [], "push", "ws");
+        return;
+      case "heartbeat":
+        // An answer nobody waited for any more (its wait timed out): its stop orders still count.
+        this.applyStops(message.stop ?? [], "heartbeat", "ws");
+        if (message.work && !this.stopping) this.ring();
+        return;
+      case "error":
+        this.log("warn", "transport.error", { transport: "ws", code: message.code, detail: message.detail });
+        return;
+    }
+  }
+
+  /**
+   * Where the doorbell is. The coordinator names it: a plain `GET /v1/miners/connect` answers 426 with `url` (on
+   * AWS the socket lives on a WebSocket API of its own); an answer without one means this server's own path with
+   * the ws scheme. Asked once; a 404 means a coordinator without a doorbell.
+   */
+  private async doorbellUrl(): Promise<string> {
+    if (this.opts.doorbellUrl) return this.opts.doorbellUrl;
+    if (this.doorbellAddress) return this.doorbellAddress;
+    let named: unknown;
+    try {
+      const res = await this.miner.request<{ url?: unknown }>("GET", "/v1/miners/connect", {
+        accept: [426],
+        retries429: 0,
+      });
+      named = res.body?.url;
+    } catch (err) {
+      if (err instanceof ApiError && DoorbellRefused.isFinal(err.status)) {
+        const detail = err.status === 404 ? `this coordinator has no doorbell (${err.message})` : err.message;
+        throw new DoorbellRefused(err.status, err.code, detail);
+      }
+      throw err;
+    }
+    this.doorbellAddress =
+      typeof named === "string" && /^wss?:\/\//.test(named)
+        ? named
+        : `${this.api.url.replace(/^http/, "ws")}/v1/miners/connect`;
+    return this.doorbellAddress;
   }
 }
 
