@@ -1,30 +1,16 @@
 import * as v from "valibot";
-import type { StopOrder } from "../jobs/lifecycle.ts";
+import { HeartbeatFields, type StopOrder } from "../jobs/lifecycle.ts";
 
 /**
- * The doorbell's messages (docs/doorbell.md): JSON text frames. A miner says hello, then heartbeats; the coordinator
- * answers the hello with a welcome and each heartbeat with its answer, and sends rings ("work may be available for a service you run": claim through
- * `POST /v1/miners/poll`) and stop orders for jobs the miner must drop at once. A ring is a hint, never a claim.
+ * The doorbell's messages (docs/doorbell.md): JSON text frames. A miner says hello, then heartbeats; the
+ * coordinator answers the hello with a welcome and each heartbeat with its answer, and sends rings ("work may be
+ * available for a service you run": claim through `POST /v1/miners/poll`) and stop orders for jobs the miner must
+ * drop at once. A ring is a hint, never a claim. A heartbeat frame has the HTTP heartbeat's fields.
  */
 export const MinerMessage = v.variant("type", [
   /** The first frame after connecting: answered with the welcome (the same on every server, AWS included). */
   v.object({ type: v.literal("hello") }),
-  v.object({
-    type: v.literal("heartbeat"),
-    status: v.optional(v.picklist(["online", "draining"] as const)),
-    jobs: v.optional(
-      v.pipe(
-        v.array(
-          v.object({
-            job_id: v.pipe(v.string(), v.maxLength(100)),
-            claim_token: v.pipe(v.string(), v.maxLength(100)),
-          }),
-        ),
-        v.maxLength(64),
-      ),
-    ),
-    metrics: v.optional(v.record(v.string(), v.number())),
-  }),
+  v.object({ type: v.literal("heartbeat"), ...HeartbeatFields }),
 ]);
 export type MinerMessage = v.InferOutput<typeof MinerMessage>;
 

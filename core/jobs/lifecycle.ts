@@ -91,25 +91,25 @@ export async function retryJob(principal: Principal, id: string, correlationId?:
   }
 }
 
-export const HeartbeatInput = v.optional(
-  v.object({
-    status: v.optional(v.picklist(["online", "draining"] as const)),
-    jobs: v.optional(
-      v.pipe(
-        v.array(
-          v.object({
-            job_id: v.pipe(v.string(), v.maxLength(100)),
-            claim_token: v.pipe(v.string(), v.maxLength(100)),
-          }),
-        ),
-        v.maxLength(64),
+/** What a heartbeat says (the HTTP body, and the doorbell's heartbeat frame beside its `type`). */
+export const HeartbeatFields = {
+  status: v.optional(v.picklist(["online", "draining"] as const)),
+  jobs: v.optional(
+    v.pipe(
+      v.array(
+        v.object({
+          job_id: v.pipe(v.string(), v.maxLength(100)),
+          claim_token: v.pipe(v.string(), v.maxLength(100)),
+        }),
       ),
-      [],
+      v.maxLength(64),
     ),
-    metrics: v.optional(v.record(v.string(), v.number())),
-  }),
-  {},
-);
+    [],
+  ),
+  metrics: v.optional(v.record(v.string(), v.number())),
+};
+
+export const HeartbeatInput = v.optional(v.object(HeartbeatFields), {});
 
 export interface StopOrder {
   job_id: string;
