@@ -61,7 +61,7 @@ export const SETTINGS = {
     min: 1,
     max: 1000,
     integer: true,
-    what: "finishing DynamoDB requests in flight in one process at which a submit's requests wait (core/db/work-class.ts)",
+    what: "DynamoDB requests of work in flight in one process at which a submit's requests wait (core/db/work-class.ts)",
   },
 } as const satisfies Record<string, NumericSetting>;
 

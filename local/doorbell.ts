@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
+import { withWorkClass } from "../core/db/work-class.ts";
 import { LocalConnections, setConnections } from "../core/doorbell/connections.ts";
 import { MAX_MINER_FRAME_BYTES } from "../core/doorbell/protocol.ts";
 import { closeSession, newConnectionId, onMinerFrame, openSession } from "../core/doorbell/session.ts";
@@ -59,8 +60,10 @@ export function attachDoorbell(server: Server): { registry: LocalConnections; cl
         ws.on("message", (data) => {
           void (async () => {
             try {
-              const current = await auth();
-              const reply = await onMinerFrame(current, connection, data.toString());
+              // Heartbeats are upkeep: a fleet of them must not hold submits back (core/db/work-class.ts).
+              const reply = await withWorkClass("upkeep", async () =>
+                onMinerFrame(await auth(), connection, data.toString()),
+              );
               if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
               if (reply.type === "error" && reply.code === "not_found")
                 ws.close(CLOSE.minerGone, "miner not found");

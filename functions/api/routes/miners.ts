@@ -36,6 +36,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Register (or update, by name) a miner",
       auth: "miner",
+      work: "upkeep",
       body: RegisterInput,
       responses: { "201": "registered" },
     },
@@ -54,6 +55,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     {
       summary: "Heartbeat (X-Miner-Id): renews leases, names tokens to stop",
       auth: "miner",
+      work: "upkeep",
       body: HeartbeatInput,
     },
     rateLimit("poll", { local: true }),
@@ -105,7 +107,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
       return upgradeRequired(c.var.principal, c.req.header("x-miner-id"), c.req.url);
     },
   )
-  .post("/drain", { summary: "Stop taking new work", auth: "miner" }, writes, async (c) =>
+  .post("/drain", { summary: "Stop taking new work", auth: "miner", work: "upkeep" }, writes, async (c) =>
     c.json(await drainMiner(c.var.principal, c.req.header("x-miner-id"))),
   )
   .post(
