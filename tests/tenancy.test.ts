@@ -100,6 +100,7 @@ const ROUTES: Record<string, Kind> = {
   "GET /v1/admin/audit": "admin",
   "GET /v1/admin/audit.csv": "admin",
   "GET /v1/admin/stats": "admin",
+  "GET /v1/admin/ledger/check": "admin",
   "GET /v1/admin/jobs": "admin",
   "GET /v1/admin/miners": "admin",
   "POST /v1/admin/miners/{id}/drain": "admin",

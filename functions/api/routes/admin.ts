@@ -12,6 +12,7 @@ import {
 import { ListKeysQuery, RotateKeyInput, revokeKey, rotateKey } from "../../../core/accounts/keys.ts";
 import { PageQuery } from "../../../core/accounts/page.ts";
 import { AuditCsvQuery, AuditQuery, auditCsv, listAudit } from "../../../core/audit/audit.ts";
+import { checkLedger } from "../../../core/ledger/check.ts";
 import { AdjustInput } from "../../../core/ledger/ledger.ts";
 import { adminOnly, ctxOf } from "../auth.ts";
 import { readJson } from "../body.ts";
@@ -119,6 +120,18 @@ export const admin = documentedRoutes("/v1/admin", "admin")
       c.header("Cache-Control", "no-store");
       return c.json(await rotateKey(c.req.param("key_id"), await readJson(c), ctxOf(c), "admin"), 201);
     },
+  )
+  .get(
+    "/ledger/check",
+    {
+      summary:
+        "The ledger's proof: every account's balances equal the sums of its entries, and all entries sum to zero (reads everything: an operator's check)",
+      auth: "admin",
+      responses: { "200": "{ok, accounts, entries, sum_of_entries, mismatches, unstable, checked_at}" },
+    },
+    adminOnly,
+    limited,
+    async (c) => c.json(await checkLedger()),
   )
   .get(
     "/audit",
