@@ -18,7 +18,9 @@ export type ErrorCode =
   | "not_ready"
   | "rate_limited"
   | "quota_exceeded"
-  | "upgrade_required";
+  | "upgrade_required"
+  | "bad_signature"
+  | "payments_not_configured";
 
 export interface Issue {
   /** JSON path of the offending field, e.g. `input.prompt` or `body` */

@@ -38,6 +38,25 @@ export const EVENT_SCHEMAS = {
     previous_expires_at: v.string(),
   }),
   "balance.adjusted.v1": v.object({ account_id: v.string(), amount: v.number(), reason: v.string() }),
+  "payment.credited.v1": v.object({
+    session_id: v.string(),
+    account_id: v.string(),
+    amount: v.number(),
+    currency: v.string(),
+    credits: v.number(),
+    stripe_event_id: v.string(),
+  }),
+  "payment.reconcile_failed.v1": v.object({
+    session_id: v.string(),
+    account_id: v.string(),
+    expected: v.object({ amount: v.number(), currency: v.string(), account_id: v.string() }),
+    received: v.object({
+      amount: v.nullable(v.number()),
+      currency: v.nullable(v.string()),
+      account_id: v.nullable(v.string()),
+    }),
+    stripe_event_id: v.string(),
+  }),
   "job.submitted.v1": v.object({
     ...jobRef,
     priority: v.number(),
@@ -105,6 +124,10 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "api_key.rotated.v1":
     "A key was replaced by a new one; the previous key works until `previous_expires_at`.",
   "balance.adjusted.v1": "An admin credited (amount > 0) or debited an account through the ledger.",
+  "payment.credited.v1":
+    "A Stripe Checkout top-up was paid: the account was credited, once per session, in the transaction that recorded the Stripe event.",
+  "payment.reconcile_failed.v1":
+    "A paid Stripe session did not match what the coordinator recorded at checkout (amount, currency or account): nothing was credited; an operator must look.",
   "job.submitted.v1":
     "A job was accepted and queued (also when a client retries a failed job: attempt restarts).",
   "job.assigned.v1":

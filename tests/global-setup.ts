@@ -1,5 +1,6 @@
 import type { TestProject } from "vitest/node";
 import { startLocalStack } from "../local/stack.ts";
+import { startStripeStandIn } from "./stripe-stand-in.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -11,6 +12,8 @@ declare module "vitest" {
       sqsEndpoint: string;
       queueUrls: Record<string, { url: string; dlqUrl: string }>;
     };
+    /** The Stripe stand-in (tests/stripe-stand-in.ts) the stack's Stripe SDK talks to, and the webhook secrets. */
+    stripe: { url: string; webhookSecret: string; previousWebhookSecret: string };
   }
 }
 
@@ -27,6 +30,13 @@ export default async function setup(project: TestProject) {
   process.env.COORD_WEBHOOK_ALLOW_PRIVATE ??= "1";
   process.env.COORD_WEBHOOK_RETRY_SCHEDULE ??= "1,1,1,1";
   process.env.COORD_WEBHOOK_DISABLE_AFTER ??= "2";
+  // Stripe cannot be reached from here: the stack's real Stripe SDK talks to a stand-in speaking Stripe's wire format.
+  const stripe = await startStripeStandIn();
+  process.env.COORD_STRIPE_SECRET_KEY ??= "sk_test_stand_in";
+  process.env.COORD_STRIPE_API_BASE ??= stripe.url;
+  process.env.COORD_STRIPE_WEBHOOK_SECRET ??= "whsec_test_current";
+  process.env.COORD_STRIPE_WEBHOOK_SECRET_PREVIOUS ??= "whsec_test_previous";
+  process.env.COORD_CREDIT_RATES ??= "usd:10000,eur:11000";
   const stack = await startLocalStack({ ephemeral: true, port: 0 });
   project.provide("stack", {
     url: stack.url,
@@ -36,5 +46,13 @@ export default async function setup(project: TestProject) {
     sqsEndpoint: stack.sqsEndpoint,
     queueUrls: stack.queueUrls,
   });
-  return () => stack.stop();
+  project.provide("stripe", {
+    url: stripe.url,
+    webhookSecret: process.env.COORD_STRIPE_WEBHOOK_SECRET,
+    previousWebhookSecret: process.env.COORD_STRIPE_WEBHOOK_SECRET_PREVIOUS,
+  });
+  return async () => {
+    await stack.stop();
+    await stripe.close();
+  };
 }

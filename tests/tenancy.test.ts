@@ -101,6 +101,8 @@ const ROUTES: Record<string, Kind> = {
   "GET /v1/admin/audit.csv": "admin",
   "GET /v1/admin/stats": "admin",
   "GET /v1/admin/ledger/check": "admin",
+  "POST /v1/payments/checkout": "own",
+  "POST /v1/webhooks/stripe": "public",
   "GET /v1/admin/jobs": "admin",
   "GET /v1/admin/miners": "admin",
   "POST /v1/admin/miners/{id}/drain": "admin",

@@ -46,6 +46,10 @@ export const keys = {
     GSI3SK: `${at}#${id}`,
   }),
   miner: (id: string) => ({ PK: `MINER#${id}`, SK: "MINER" }),
+  /** A Stripe Checkout session the coordinator created (core/payments). */
+  paymentSession: (sessionId: string) => ({ PK: `PAYMENT#${sessionId}`, SK: "SESSION" }),
+  /** A Stripe webhook event, recorded once (its id is Stripe's). */
+  stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: "EVENT" }),
   /** An account's miners by name (GSI4, keys only: slot and heartbeat updates write no index). */
   minersByAccount: (accountId: string, name: string) => ({
     GSI4PK: `ACCOUNT#${accountId}#MINERS`,

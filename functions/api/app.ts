@@ -16,6 +16,7 @@ import { health } from "./routes/health.ts";
 import { jobs, shortcuts } from "./routes/jobs.ts";
 import { apiKeys } from "./routes/keys.ts";
 import { miners } from "./routes/miners.ts";
+import { payments, stripeWebhook } from "./routes/payments.ts";
 import { pools } from "./routes/pools.ts";
 import { registry } from "./routes/registry.ts";
 import { webhooks } from "./routes/webhooks.ts";
@@ -55,7 +56,10 @@ export function createApp() {
   app.route("/v1/services", shortcuts);
   app.route("/v1/miners", miners);
   app.route("/v1/pools", pools);
+  // Before the client webhooks' routes: Stripe's deliveries carry no key.
+  app.route("/v1/webhooks/stripe", stripeWebhook);
   app.route("/v1/webhooks", webhooks);
+  app.route("/v1/payments", payments);
 
   app.notFound((c) => problem(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {

@@ -8,6 +8,7 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
     case "validation_failed":
       return 422;
     case "malformed_json":
+    case "bad_signature":
       return 400;
     case "payload_too_large":
       return 413;
@@ -31,6 +32,8 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
       return 425;
     case "upgrade_required":
       return 426;
+    case "payments_not_configured":
+      return 503;
     case "rate_limited":
     case "quota_exceeded":
       return 429;
@@ -55,6 +58,7 @@ const TITLES: Record<number, string> = {
   426: "Upgrade Required",
   429: "Too Many Requests",
   500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 /** RFC 9457 problem details with our stable `code`. */
