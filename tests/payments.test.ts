@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import Stripe from "stripe";
 import { describe, expect, inject, it } from "vitest";
-import { api, createAccount, queryPk } from "./fixture.ts";
+import { api, createAccount, isolated, queryPk, submitEcho } from "./fixture.ts";
 
 const stripe = inject("stripe");
 type Obj = Record<string, unknown>;
@@ -185,6 +185,21 @@ describe("top-ups through Stripe Checkout", () => {
       outcome: "credited",
     });
     expect(await available(client)).toBe(500 * 10000);
+  });
+
+  it("a paid top-up that covers 10 jobs lets exactly 10 of 40 concurrent submits through", async () => {
+    const client = await createAccount("client");
+    const s = await stripeSession(String((await topUp(client)).body.id));
+    expect((await deliver(event("checkout.session.completed", s))).body).toMatchObject({
+      outcome: "credited",
+    });
+    const { constraints } = isolated();
+    const submits = await Promise.all(
+      Array.from({ length: 40 }, () => submitEcho(client, { constraints, max_price: (500 * 10000) / 10 })),
+    );
+    expect(submits.filter((r) => r.status === 201)).toHaveLength(10);
+    expect(submits.filter((r) => r.status === 402)).toHaveLength(30);
+    expect(await available(client)).toBe(0);
   });
 
   it("records and ignores a session the coordinator did not create, and events it does not handle", async () => {
