@@ -46,6 +46,14 @@ export const EVENT_SCHEMAS = {
     credits: v.number(),
     stripe_event_id: v.string(),
   }),
+  "payment.refunded.v1": v.object({
+    session_id: v.string(),
+    account_id: v.string(),
+    /** Credits taken back by this refund, and by all refunds of the payment so far. */
+    credits: v.number(),
+    refunded_credits: v.number(),
+    stripe_event_id: v.string(),
+  }),
   "payment.reconcile_failed.v1": v.object({
     session_id: v.string(),
     account_id: v.string(),
@@ -126,6 +134,8 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "balance.adjusted.v1": "An admin credited (amount > 0) or debited an account through the ledger.",
   "payment.credited.v1":
     "A Stripe Checkout top-up was paid: the account was credited, once per session, in the transaction that recorded the Stripe event.",
+  "payment.refunded.v1":
+    "Stripe refunded (part of) a credited top-up: the credits it bought were taken back through the ledger, once per refunded amount; the balance may go below zero.",
   "payment.reconcile_failed.v1":
     "A paid Stripe session did not match what the coordinator recorded at checkout (amount, currency or account): nothing was credited; an operator must look.",
   "job.submitted.v1":

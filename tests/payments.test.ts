@@ -40,7 +40,7 @@ function event(type: string, session: Obj, over: Obj = {}): Obj {
         ...session,
         status: "complete",
         payment_status: "paid",
-        payment_intent: "pi_test_1",
+        payment_intent: `pi_${String(session.id)}`,
         ...over,
       },
     },
@@ -200,6 +200,44 @@ describe("top-ups through Stripe Checkout", () => {
     expect(submits.filter((r) => r.status === 201)).toHaveLength(10);
     expect(submits.filter((r) => r.status === 402)).toHaveLength(30);
     expect(await available(client)).toBe(0);
+  });
+
+  it("takes back what a refund refunds, once per refunded amount, whatever the order, even below zero", async () => {
+    const client = await createAccount("client");
+    const s = await stripeSession(String((await topUp(client)).body.id));
+    expect((await deliver(event("checkout.session.completed", s))).body).toMatchObject({
+      outcome: "credited",
+    });
+    // A charge as Stripe reports it: `amount_refunded` is the total refunded so far.
+    const charge = (refunded: number) => ({
+      id: "ch_test",
+      object: "charge",
+      amount: 500,
+      amount_refunded: refunded,
+      currency: "usd",
+      payment_intent: `pi_${String(s.id)}`,
+      refunded: refunded === 500,
+    });
+    const part = event("charge.refunded", {});
+    (part.data as Obj).object = charge(200);
+    const full = event("charge.refunded", {});
+    (full.data as Obj).object = charge(500);
+    expect((await deliver(part)).body).toMatchObject({ outcome: "refunded" });
+    expect((await deliver(part)).body).toMatchObject({ outcome: "duplicate" });
+    expect(await available(client)).toBe(300 * 10000);
+    // Spent meanwhile: the full refund takes the balance below zero, and submits are refused.
+    const { constraints } = isolated();
+    expect((await submitEcho(client, { constraints, max_price: 3_000_000 })).status).toBe(201);
+    expect((await deliver(full)).body).toMatchObject({ outcome: "refunded" });
+    // An older refund event arriving late moves nothing.
+    const late = event("charge.refunded", {});
+    (late.data as Obj).object = charge(200);
+    expect((await deliver(late)).body).toMatchObject({ outcome: "already_settled" });
+    // 5,000,000 credited, 2,000,000 and 3,000,000 taken back, 3,000,000 held by the job: -3,000,000 available.
+    expect(await available(client)).toBe(-3_000_000);
+    expect((await submitEcho(client, { constraints, max_price: 1 })).status).toBe(402);
+    const refunds = (await queryPk(`ACCOUNT#${client.id}`)).filter((i) => i.type === "payment.refunded.v1");
+    expect(refunds.map((r) => (r.data as Obj).credits).sort()).toEqual([2_000_000, 3_000_000].sort());
   });
 
   it("records and ignores a session the coordinator did not create, and events it does not handle", async () => {

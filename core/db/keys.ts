@@ -48,6 +48,8 @@ export const keys = {
   miner: (id: string) => ({ PK: `MINER#${id}`, SK: "MINER" }),
   /** A Stripe Checkout session the coordinator created (core/payments). */
   paymentSession: (sessionId: string) => ({ PK: `PAYMENT#${sessionId}`, SK: "SESSION" }),
+  /** Which session a Stripe payment intent paid (a refund names the charge's payment intent, not the session). */
+  paymentIntent: (paymentIntentId: string) => ({ PK: `PI#${paymentIntentId}`, SK: "SESSION" }),
   /** A Stripe webhook event, recorded once (its id is Stripe's). */
   stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: "EVENT" }),
   /** An account's miners by name (GSI4, keys only: slot and heartbeat updates write no index). */

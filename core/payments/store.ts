@@ -25,6 +25,8 @@ export const SessionItem = v.object({
   creditedAt: v.optional(v.string()),
   paymentIntent: v.optional(v.string()),
   stripeEventId: v.optional(v.string()),
+  /** Credits taken back by refunds so far (Stripe reports refunds cumulatively). */
+  refundedCredits: v.optional(v.number()),
 });
 export type Session = v.InferOutput<typeof SessionItem>;
 
@@ -45,6 +47,48 @@ export async function getSession(id: string): Promise<Session | undefined> {
     new GetCommand({ TableName: config.tableName, Key: keys.paymentSession(id), ConsistentRead: true }),
   );
   return out.Item ? v.parse(SessionItem, out.Item) : undefined;
+}
+
+/** The session a payment intent paid, if the coordinator credited it. */
+export async function sessionOfPaymentIntent(paymentIntentId: string): Promise<Session | undefined> {
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: config.tableName,
+      Key: keys.paymentIntent(paymentIntentId),
+      ConsistentRead: true,
+    }),
+  );
+  return out.Item ? getSession(String(out.Item.sessionId)) : undefined;
+}
+
+/** The pointer from a payment intent to its session, written when the session is credited. */
+export function paymentIntentPointer(paymentIntentId: string, sessionId: string): TransactItem {
+  return {
+    Put: {
+      TableName: config.tableName,
+      Item: { ...keys.paymentIntent(paymentIntentId), entity: "paymentIntent", sessionId },
+    },
+  };
+}
+
+/** Moves the session's refunded credits from what was read to `to` (a concurrent refund event refuses it). */
+export function sessionRefunded(session: Session, to: number, at: Date): TransactItem {
+  return {
+    Update: {
+      TableName: config.tableName,
+      Key: keys.paymentSession(session.id),
+      UpdateExpression: "SET refundedCredits = :to, updatedAt = :at",
+      ConditionExpression:
+        session.refundedCredits === undefined
+          ? "attribute_not_exists(refundedCredits)"
+          : "refundedCredits = :was",
+      ExpressionAttributeValues: {
+        ":to": to,
+        ":at": at.toISOString(),
+        ...(session.refundedCredits === undefined ? {} : { ":was": session.refundedCredits }),
+      },
+    },
+  };
 }
 
 /** The Stripe event, recorded once: refused when its id was recorded before (a redelivery). */

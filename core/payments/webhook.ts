@@ -5,7 +5,15 @@ import { TransactionRefused, transact } from "../db/transaction.ts";
 import { CoordError } from "../errors.ts";
 import { postingItems, TREASURY_ID } from "../ledger/ledger.ts";
 import { webhookSecrets } from "./config.ts";
-import { eventRecord, getSession, type Session, sessionLeavesPending } from "./store.ts";
+import {
+  eventRecord,
+  getSession,
+  paymentIntentPointer,
+  type Session,
+  sessionLeavesPending,
+  sessionOfPaymentIntent,
+  sessionRefunded,
+} from "./store.ts";
 
 /** Stripe's signature tolerance, and ours in both directions (a timestamp from the future is refused too). */
 const TOLERANCE_SECONDS = 300;
@@ -37,6 +45,7 @@ function verified(raw: string, header: string | undefined): Stripe.Event {
 
 export type WebhookOutcome =
   | "credited"
+  | "refunded"
   | "flagged"
   | "expired"
   | "failed"
@@ -71,6 +80,8 @@ export async function handleStripeWebhook(
       return settle(event, event.data.object as CheckoutSession, "expire", at);
     case "checkout.session.async_payment_failed":
       return settle(event, event.data.object as CheckoutSession, "fail", at);
+    case "charge.refunded":
+      return refund(event, event.data.object as Stripe.Charge, at);
     default:
       return record(event, "ignored", undefined, at);
   }
@@ -88,6 +99,82 @@ async function record(
     return { outcome };
   } catch (err) {
     if (err instanceof TransactionRefused && err.refusedBy("stripeEvent")) return { outcome: "duplicate" };
+    throw err;
+  }
+}
+
+function paymentIntentOf(obj: { payment_intent?: string | { id: string } | null }): string | undefined {
+  return typeof obj.payment_intent === "string" ? obj.payment_intent : (obj.payment_intent?.id ?? undefined);
+}
+
+/**
+ * `charge.refunded`: takes back the credits the refunded part bought, at the session's own rate. Stripe reports the
+ * refunded amount cumulatively, so the session keeps what was taken back so far and only the difference moves; a
+ * redelivered or reordered event moves nothing twice. The balance may go below zero (the credits may be spent
+ * already); submits are then refused with 402 until it is topped up again.
+ */
+async function refund(
+  event: Stripe.Event,
+  charge: Stripe.Charge,
+  at: Date,
+): Promise<{ outcome: WebhookOutcome }> {
+  const pi = paymentIntentOf(charge);
+  const session = pi ? await sessionOfPaymentIntent(pi) : undefined;
+  if (session?.status !== "credited") return record(event, "not_ours", session?.id, at);
+  const target = Math.min(
+    session.credits,
+    Math.floor((charge.amount_refunded * session.credits) / session.amount),
+  );
+  const already = session.refundedCredits ?? 0;
+  if (target <= already) return record(event, "already_settled", session.id, at);
+  const delta = target - already;
+  const reason = `Stripe refund of ${session.id}`;
+  try {
+    await transact({
+      stripeEvent: eventRecord(event, "refunded", session.id, at),
+      session: sessionRefunded(session, target, at),
+      money: postingItems(
+        [
+          {
+            accountId: session.accountId,
+            kind: "refund",
+            deltaAvailable: -delta,
+            deltaHeld: 0,
+            reason,
+            guard: false,
+          },
+          {
+            accountId: TREASURY_ID,
+            kind: "refund",
+            deltaAvailable: delta,
+            deltaHeld: 0,
+            reason,
+            guard: false,
+          },
+        ],
+        at,
+      ),
+      event: outboxPut({
+        type: "payment.refunded.v1",
+        subjectPk: keys.account(session.accountId).PK,
+        subject: session.id,
+        accountId: session.accountId,
+        data: {
+          session_id: session.id,
+          account_id: session.accountId,
+          credits: delta,
+          refunded_credits: target,
+          stripe_event_id: event.id,
+        },
+        at,
+      }),
+    });
+    return { outcome: "refunded" };
+  } catch (err) {
+    if (!(err instanceof TransactionRefused)) throw err;
+    if (err.refusedBy("stripeEvent")) return { outcome: "duplicate" };
+    // Another refund event moved the session meanwhile: judge this one again against what it recorded.
+    if (err.refusedBy("session")) return refund(event, charge, at);
     throw err;
   }
 }
@@ -143,12 +230,15 @@ async function settle(
   } else {
     outcome = "credited";
     const reason = `Stripe Checkout ${session.id}`;
+    const pi = paymentIntentOf(obj);
     items = {
       session: sessionLeavesPending(session.id, "credited", at, {
         creditedAt: at.toISOString(),
         stripeEventId: event.id,
-        paymentIntent: typeof obj.payment_intent === "string" ? obj.payment_intent : obj.payment_intent?.id,
+        paymentIntent: paymentIntentOf(obj),
       }),
+      // A refund names the charge's payment intent: remember which session it paid.
+      ...(pi ? { paymentIntent: paymentIntentPointer(pi, session.id) } : {}),
       money: postingItems(
         [
           {
