@@ -46,6 +46,14 @@ export const EVENT_SCHEMAS = {
     credits: v.number(),
     stripe_event_id: v.string(),
   }),
+  "payout.requested.v1": v.object({ payout_id: v.string(), account_id: v.string(), amount: v.number() }),
+  "payout.approved.v1": v.object({ payout_id: v.string(), account_id: v.string(), amount: v.number() }),
+  "payout.rejected.v1": v.object({
+    payout_id: v.string(),
+    account_id: v.string(),
+    amount: v.number(),
+    reason: v.string(),
+  }),
   "payment.refunded.v1": v.object({
     session_id: v.string(),
     account_id: v.string(),
@@ -134,6 +142,11 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "balance.adjusted.v1": "An admin credited (amount > 0) or debited an account through the ledger.",
   "payment.credited.v1":
     "A Stripe Checkout top-up was paid: the account was credited, once per session, in the transaction that recorded the Stripe event.",
+  "payout.requested.v1":
+    "A miner account asked to withdraw earnings: the amount moved from available to held.",
+  "payout.approved.v1":
+    "An operator approved a payout: the held amount left the miner's account for the payout clearing account.",
+  "payout.rejected.v1": "An operator rejected a payout: the held amount is available again.",
   "payment.refunded.v1":
     "Stripe refunded (part of) a credited top-up: the credits it bought were taken back through the ledger, once per refunded amount; the balance may go below zero.",
   "payment.reconcile_failed.v1":

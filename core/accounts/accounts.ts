@@ -5,7 +5,7 @@ import { actorOf, outboxPut } from "../db/outbox.ts";
 import { transact } from "../db/transaction.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { knownId, newId } from "../ids.ts";
-import { adjustBalance, listLedger, TREASURY_ID } from "../ledger/ledger.ts";
+import { adjustBalance, listLedger, PAYOUT_CLEARING_ID, TREASURY_ID } from "../ledger/ledger.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, hashApiKey } from "./api-key.ts";
 import { type IssuedKey, type KeyView, keyRecordExists, listKeys, mintRootKey } from "./keys.ts";
@@ -149,6 +149,7 @@ export async function ensureBootstrapAdmin(key: string): Promise<void> {
   if (!/^ak_.{32,}$/.test(key))
     throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
   await ensureAccount(TREASURY_ID, "treasury", "admin");
+  await ensureAccount(PAYOUT_CLEARING_ID, "payout clearing", "admin");
   await ensureAccount(BOOTSTRAP_ADMIN_ID, "bootstrap admin", "admin");
   if (await keyRecordExists(hashApiKey(key))) return;
   await mintRootKey(

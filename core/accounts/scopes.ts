@@ -16,6 +16,7 @@ export const SCOPES = [
   "account:*",
   "payments:write",
   "payments:*",
+  "payouts:write",
   "keys:read",
   "keys:write",
   "keys:*",
@@ -43,7 +44,15 @@ export const DEFAULT_SCOPES: Record<AccountKind, Scope[]> = {
     "pools:read",
     "pools:write",
   ],
-  miner: ["miners:work", "account:read", "keys:read", "keys:write", "pools:read", "pools:write"],
+  miner: [
+    "miners:work",
+    "account:read",
+    "payouts:write",
+    "keys:read",
+    "keys:write",
+    "pools:read",
+    "pools:write",
+  ],
   admin: ["admin:*"],
 };
 

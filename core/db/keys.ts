@@ -50,6 +50,18 @@ export const keys = {
   paymentSession: (sessionId: string) => ({ PK: `PAYMENT#${sessionId}`, SK: "SESSION" }),
   /** Which session a Stripe payment intent paid (a refund names the charge's payment intent, not the session). */
   paymentIntent: (paymentIntentId: string) => ({ PK: `PI#${paymentIntentId}`, SK: "SESSION" }),
+  /** A miner account's payout request (core/payouts). */
+  payout: (id: string) => ({ PK: `PAYOUT#${id}`, SK: "PAYOUT" }),
+  /** Payouts by status, oldest first (GSI1: the operators' queue). */
+  payoutsByStatus: (status: string, createdAt: string, id: string) => ({
+    GSI1PK: `PAYOUTS#${status}`,
+    GSI1SK: `${createdAt}#${id}`,
+  }),
+  /** An account's payouts, newest last (GSI2, keys only). */
+  payoutsByAccount: (accountId: string, createdAt: string, id: string) => ({
+    GSI2PK: `ACCOUNT#${accountId}#PAYOUTS`,
+    GSI2SK: `${createdAt}#${id}`,
+  }),
   /** A Stripe webhook event, recorded once (its id is Stripe's). */
   stripeEvent: (eventId: string) => ({ PK: `STRIPE#${eventId}`, SK: "EVENT" }),
   /** An account's miners by name (GSI4, keys only: slot and heartbeat updates write no index). */

@@ -14,10 +14,21 @@ import { parse } from "../validate.ts";
  * it, and every posting sums to zero across its entries (a hold moves available to held inside one account; a
  * charge moves held from the client to the miner; an adjustment moves money from or to the treasury account).
  */
-export type EntryKind = "adjustment" | "hold" | "release" | "charge" | "earning" | "payment" | "refund";
+export type EntryKind =
+  | "adjustment"
+  | "hold"
+  | "release"
+  | "charge"
+  | "earning"
+  | "payment"
+  | "refund"
+  | "payout";
 
 /** The counter-account for money entering or leaving the system (admin adjustments, card payments). */
 export const TREASURY_ID = "acct_treasury0000000000000000000";
+
+/** Where approved payouts go: money owed to miners outside the system until a transfer settles it. */
+export const PAYOUT_CLEARING_ID = "acct_payoutclearing000000000000";
 
 export interface Posting {
   accountId: string;

@@ -17,6 +17,7 @@ import { jobs, shortcuts } from "./routes/jobs.ts";
 import { apiKeys } from "./routes/keys.ts";
 import { miners } from "./routes/miners.ts";
 import { payments, stripeWebhook } from "./routes/payments.ts";
+import { adminPayouts, payouts } from "./routes/payouts.ts";
 import { pools } from "./routes/pools.ts";
 import { registry } from "./routes/registry.ts";
 import { webhooks } from "./routes/webhooks.ts";
@@ -48,6 +49,7 @@ export function createApp() {
   app.route("/v1", health);
   app.route("/v1/account", account);
   app.route("/v1/admin/dlq", dlq);
+  app.route("/v1/admin/payouts", adminPayouts);
   app.route("/v1/admin", admin);
   app.route("/v1/admin", adminOps);
   app.route("/v1/keys", apiKeys);
@@ -60,6 +62,7 @@ export function createApp() {
   app.route("/v1/webhooks/stripe", stripeWebhook);
   app.route("/v1/webhooks", webhooks);
   app.route("/v1/payments", payments);
+  app.route("/v1/payouts", payouts);
 
   app.notFound((c) => problem(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
