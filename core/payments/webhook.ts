@@ -103,6 +103,20 @@ async function record(
   }
 }
 
+/** A payment event about `session`, filed in its account's history. */
+function paymentEvent<
+  T extends "payment.credited.v1" | "payment.refunded.v1" | "payment.reconcile_failed.v1",
+>(type: T, session: Session, data: Parameters<typeof outboxPut<T>>[0]["data"], at: Date) {
+  return outboxPut({
+    type,
+    subjectPk: keys.account(session.accountId).PK,
+    subject: session.id,
+    accountId: session.accountId,
+    data,
+    at,
+  });
+}
+
 function paymentIntentOf(obj: { payment_intent?: string | { id: string } | null }): string | undefined {
   return typeof obj.payment_intent === "string" ? obj.payment_intent : (obj.payment_intent?.id ?? undefined);
 }
@@ -154,12 +168,10 @@ async function refund(
         ],
         at,
       ),
-      event: outboxPut({
-        type: "payment.refunded.v1",
-        subjectPk: keys.account(session.accountId).PK,
-        subject: session.id,
-        accountId: session.accountId,
-        data: {
+      event: paymentEvent(
+        "payment.refunded.v1",
+        session,
+        {
           session_id: session.id,
           account_id: session.accountId,
           credits: delta,
@@ -167,7 +179,7 @@ async function refund(
           stripe_event_id: event.id,
         },
         at,
-      }),
+      ),
     });
     return { outcome: "refunded" };
   } catch (err) {
@@ -198,7 +210,6 @@ async function settle(
   if (!session) return record(event, "not_ours", obj.id, at);
   if (action === "wait") return record(event, "awaiting_payment", session.id, at);
   if (session.status !== "pending") return record(event, "already_settled", session.id, at);
-  const subjectPk = keys.account(session.accountId).PK;
   let outcome: WebhookOutcome;
   let items: Parameters<typeof transact>[0];
   if (action === "expire" || action === "fail") {
@@ -208,12 +219,10 @@ async function settle(
     outcome = "flagged";
     items = {
       session: sessionLeavesPending(session.id, "flagged", at, { stripeEventId: event.id }),
-      event: outboxPut({
-        type: "payment.reconcile_failed.v1",
-        subjectPk,
-        subject: session.id,
-        accountId: session.accountId,
-        data: {
+      event: paymentEvent(
+        "payment.reconcile_failed.v1",
+        session,
+        {
           session_id: session.id,
           account_id: session.accountId,
           expected: { amount: session.amount, currency: session.currency, account_id: session.accountId },
@@ -225,7 +234,7 @@ async function settle(
           stripe_event_id: event.id,
         },
         at,
-      }),
+      ),
     };
   } else {
     outcome = "credited";
@@ -259,12 +268,10 @@ async function settle(
         ],
         at,
       ),
-      event: outboxPut({
-        type: "payment.credited.v1",
-        subjectPk,
-        subject: session.id,
-        accountId: session.accountId,
-        data: {
+      event: paymentEvent(
+        "payment.credited.v1",
+        session,
+        {
           session_id: session.id,
           account_id: session.accountId,
           amount: session.amount,
@@ -273,7 +280,7 @@ async function settle(
           stripe_event_id: event.id,
         },
         at,
-      }),
+      ),
     };
   }
   try {
