@@ -38,10 +38,11 @@ export const CheckoutInput = v.object({
 export async function createCheckout(principal: Principal, raw: unknown) {
   const stripe = stripeClient();
   const body = parse(CheckoutInput, raw, "body");
-  const rate = creditRates().get(body.currency);
+  const rates = creditRates();
+  const rate = rates.get(body.currency);
   if (!rate)
     throw new ValidationError([
-      { path: "body.currency", message: `accepted: ${[...creditRates().keys()].join(", ")}` },
+      { path: "body.currency", message: `accepted: ${[...rates.keys()].join(", ")}` },
     ]);
   const session = await stripe.checkout.sessions.create({
     mode: "payment",

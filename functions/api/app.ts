@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CoordError } from "../../core/errors.ts";
+import { creditRates } from "../../core/payments/config.ts";
 import { assertSettings } from "../../core/settings.ts";
 import { log } from "../log.ts";
 import { bodyGate } from "./body-limit.ts";
@@ -29,6 +30,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export function createApp() {
   // A malformed numeric setting stops the app here (a Lambda's cold start, `npm start`), naming it.
   assertSettings();
+  // The one non-numeric setting with a shape: a typo stops the start, naming it, not a checkout later (a 500).
+  creditRates();
   const app = new Hono<AppEnv>();
 
   app.use(requestId({ headerName: "X-Request-Id" }));
