@@ -405,8 +405,9 @@ const FLOOR_KINDS = {
   },
   "tx-result": {
     label: "TransactWriteItems, result-shaped",
-    shape: "8 items: Put job (1 GSI), Update miner, Put result, 2 x (Update account, Put ledger), Put event",
-    items: 8,
+    shape:
+      "10 items: Put job (1 GSI), Update miner, Put result, 3 x (Update account, Put ledger: client, miner, fee), Put event",
+    items: 10,
   },
   put: { label: "PutItem", shape: "one small item, no index keys" },
   update: { label: "UpdateItem", shape: "one counter item" },
@@ -426,7 +427,7 @@ function floorKindOf(label: string): FloorKind {
     const sizes: [FloorKind, number][] = [
       ["tx-claim", 4],
       ["tx-submit", 5],
-      ["tx-result", 8],
+      ["tx-result", 10],
     ];
     return sizes.reduce((best, s) => (Math.abs(s[1] - n) <= Math.abs(best[1] - n) ? s : best))[0];
   }
@@ -601,8 +602,10 @@ async function measureFloor(stack: LocalStack, o: HotArgs["floor"]): Promise<Flo
         }),
         account(0),
         ledger(0),
-        account(50),
-        ledger(50),
+        account(45),
+        ledger(45),
+        account(5),
+        ledger(5),
         event(j, 4, "job.completed.v1"),
       ]);
     },
@@ -738,6 +741,7 @@ interface Figures {
   issue?: FleetFigures;
   scaling?: Partial<Row>[];
   floor?: { jobsPerSecond?: number; achieved?: number };
+  serial?: SerialFigures;
 }
 
 /** The issue's starting point, if no previous file carries it. */
@@ -830,7 +834,14 @@ function printScaling(args: HotArgs, rows: Row[], previous?: Figures): void {
   }
 }
 
+/** Per job, by kind of request: its committed transactions, their items and money items (core/ledger postings). */
+type MoneyFigures = Record<
+  string,
+  { transactions: number; items: number; moneyItems: number; moneyWcu: number }
+>;
+
 interface SerialFigures {
+  money?: MoneyFigures;
   jobs: number;
   claimP50Ms: number;
   completeP50Ms: number;
@@ -848,7 +859,61 @@ function serialFrom(s: SerialResult): SerialFigures {
     path: per(use(s.snap, JOB_PATH), n),
     all: per(use(s.snap), n),
     errors: s.errors,
+    money: Object.fromEntries(
+      Object.entries(s.snap.transactions ?? {}).map(([route, t]) => [
+        route,
+        {
+          transactions: t.count / n,
+          items: t.items / n,
+          moneyItems: t.moneyItems / n,
+          moneyWcu: t.moneyWcu / n,
+        },
+      ]),
+    ),
   };
+}
+
+/** What the money half costs the hot path: the ledger's items inside the job's own transactions, per job. */
+function printMoney(s: SerialFigures, previous?: SerialFigures): void {
+  const rows = Object.entries(s.money ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (rows.length === 0) return;
+  const total = rows.reduce(
+    (t, [, m]) => ({
+      transactions: t.transactions + m.transactions,
+      items: t.items + m.items,
+      moneyItems: t.moneyItems + m.moneyItems,
+      moneyWcu: t.moneyWcu + m.moneyWcu,
+    }),
+    { transactions: 0, items: 0, moneyItems: 0, moneyWcu: 0 },
+  );
+  console.log(`\n== What money adds per job [measured, the serial pass] ==`);
+  console.log(
+    table(
+      [
+        "per job, by request",
+        "transactions",
+        "items",
+        "money items",
+        "money WCU (AWS)",
+        "money share of items",
+      ],
+      [...rows, ["all", total] as const].map(([route, m]) => [
+        String(route),
+        num(m.transactions, 2),
+        num(m.items, 2),
+        num(m.moneyItems, 2),
+        num(m.moneyWcu, 1),
+        `${num((100 * m.moneyItems) / Math.max(1, m.items), 0)}%`,
+      ]),
+    ),
+  );
+  console.log(
+    "  money items: an account's balance update and its ledger entry; a priced job holds at submit (client: 2 items) and at its result charges the client, pays the miner and the platform fee (3 postings: 6 items); no money request or transaction of its own",
+  );
+  if (previous)
+    console.log(
+      `  serial WCU per job, everything but the sweep: ${num(s.all.wcu, 1)} AWS-billed / ${num(s.all.wcuLocal, 1)} as DynamoDB Local reports; previous ${num(previous.all.wcu, 1)} / ${num(previous.all.wcuLocal, 1)}${previous.money ? "" : " (the previous run had no platform fee: its result transaction carried 2 postings, 4 money items)"}`,
+    );
 }
 
 function printSerial(s: SerialFigures, waiting?: SerialFigures): void {
@@ -1169,6 +1234,7 @@ async function main() {
       });
       raw.serialWaiting = w;
       printSerial(serialFig, serialFrom(w));
+      printMoney(serialFig, previous?.serial);
     }
 
     if (args.only.has("scaling")) {

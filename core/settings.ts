@@ -63,6 +63,20 @@ export const SETTINGS = {
     integer: true,
     what: "DynamoDB requests of work in flight in one process at which a submit's requests wait (core/db/work-class.ts)",
   },
+  COORD_PLATFORM_FEE_BPS: {
+    default: 1000,
+    min: 0,
+    max: 5000,
+    integer: true,
+    what: "platform fee in basis points of a job's price, taken from the miner's earning",
+  },
+  COORD_LOW_BALANCE_THRESHOLD: {
+    default: 1_000_000,
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    integer: true,
+    what: "available micro-credits under which an account without its own threshold gets account.low_balance.v1",
+  },
 } as const satisfies Record<string, NumericSetting>;
 
 export type SettingName = keyof typeof SETTINGS;

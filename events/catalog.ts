@@ -17,6 +17,17 @@ const jobRef = {
 
 export const EVENT_SCHEMAS = {
   "account.created.v1": v.object({ account_id: v.string(), name: v.string(), kind: v.string() }),
+  "account.updated.v1": v.object({
+    account_id: v.string(),
+    /** The account's own threshold, or null: back to the default (COORD_LOW_BALANCE_THRESHOLD). */
+    low_balance_threshold: v.nullable(v.number()),
+  }),
+  "account.low_balance.v1": v.object({
+    account_id: v.string(),
+    available: v.number(),
+    held: v.number(),
+    threshold: v.number(),
+  }),
   "api_key.created.v1": v.object({
     account_id: v.string(),
     key_id: v.string(),
@@ -92,7 +103,16 @@ export const EVENT_SCHEMAS = {
   "job.requeued.v1": v.object({ ...jobRef, reason: v.string(), queue_deadline: v.optional(v.string()) }),
   "job.completed.v1": v.object({ ...jobRef, miner_id: v.string(), units: v.number(), price: v.number() }),
   "job.failed.v1": v.object({ ...jobRef, error_code: v.string(), error_message: v.optional(v.string()) }),
-  "job.cancelled.v1": v.object({ ...jobRef }),
+  "job.cancelled.v1": v.object({ ...jobRef, reason: v.optional(v.string()) }),
+  "job.refunded.v1": v.object({
+    ...jobRef,
+    amount: v.number(),
+    refunded_total: v.number(),
+    price: v.number(),
+    from_miner: v.number(),
+    from_fee: v.number(),
+    reason: v.string(),
+  }),
   "job.expired.v1": v.object({ ...jobRef }),
   "job.timed_out.v1": v.object({ ...jobRef }),
   "miner.registered.v1": v.object({
@@ -134,6 +154,9 @@ export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
  */
 export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "account.created.v1": "An admin created an account.",
+  "account.updated.v1": "An account changed its settings (its low-balance threshold).",
+  "account.low_balance.v1":
+    "The account's available balance fell below its low-balance threshold: once per crossing (it must rise to the threshold or above before the next).",
   "api_key.created.v1": "A root API key was minted for an account (the key itself never appears in events).",
   "api_key.revoked.v1": "An API key was revoked (its delegated keys stop working with it).",
   "api_key.delegated.v1": "A key holder minted a narrower key delegated from its own.",
@@ -161,7 +184,10 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
     "The job went back to the queue: a retryable failure or a lapsed lease with attempts left.",
   "job.completed.v1": "The job finished with output; `units` and `price` are what the client was charged.",
   "job.failed.v1": "The job failed for good (a non-retryable failure, or no attempts left).",
-  "job.cancelled.v1": "The client cancelled the job.",
+  "job.cancelled.v1":
+    "The client cancelled the job, or an operator did (then with `reason`, and an `actor` in the envelope).",
+  "job.refunded.v1":
+    "An operator refunded (part of) a completed job's charge to the client, taken back from the miner's earning and the platform fee in proportion.",
   "job.expired.v1": "The job waited in the queue past its `ttl_seconds` without being claimed.",
   "job.timed_out.v1": "The job ran past its `timeout_seconds`.",
   "miner.registered.v1": "A miner registered (or re-registered) the services it runs.",

@@ -9,7 +9,12 @@ import type { QueueName } from "./queues.ts";
 export interface Rule {
   name: string;
   target: QueueName;
-  pattern: { source: string[]; "detail-type": EventType[] };
+  pattern: { source: string[]; "detail-type": EventType[]; detail?: DetailPattern };
+}
+
+/** EventBridge's `exists` matching on fields of the detail (the envelope), nested as the detail is. */
+export interface DetailPattern {
+  [field: string]: DetailPattern | [{ exists: boolean }];
 }
 
 /**
@@ -28,6 +33,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "job.expired.v1",
   "job.timed_out.v1",
   "webhook_endpoint.disabled.v1",
+  "account.low_balance.v1",
 ] as const satisfies readonly EventType[];
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -49,7 +55,25 @@ export const RULES: Rule[] = [
         "miner.moderated.v1",
         "pool.member_added.v1",
         "pool.member_removed.v1",
+        "payment.credited.v1",
+        "payment.refunded.v1",
+        "payment.reconcile_failed.v1",
+        "payout.requested.v1",
+        "payout.approved.v1",
+        "payout.rejected.v1",
+        "job.refunded.v1",
+        "account.updated.v1",
       ],
+    },
+  },
+  {
+    // A client's own cancel is not audited; an operator's is (its event names the operator as actor).
+    name: "audit-operator-cancels",
+    target: "audit",
+    pattern: {
+      source: [EVENT_SOURCE],
+      "detail-type": ["job.cancelled.v1"],
+      detail: { actor: { account_id: [{ exists: true }] } },
     },
   },
   {
@@ -69,9 +93,22 @@ export const RULES: Rule[] = [
 ];
 
 /** Same matching semantics as EventBridge for the fields we use (every listed field must match one value). */
-export function matches(rule: Rule, event: { source: string; "detail-type": string }): boolean {
+export function matches(
+  rule: Rule,
+  event: { source: string; "detail-type": string; detail?: unknown },
+): boolean {
   return (
     rule.pattern.source.includes(event.source) &&
-    (rule.pattern["detail-type"] as string[]).includes(event["detail-type"])
+    (rule.pattern["detail-type"] as string[]).includes(event["detail-type"]) &&
+    (rule.pattern.detail === undefined || detailMatches(rule.pattern.detail, event.detail))
   );
+}
+
+function detailMatches(pattern: DetailPattern, value: unknown): boolean {
+  return Object.entries(pattern).every(([field, want]) => {
+    const got =
+      value !== null && typeof value === "object" ? (value as Record<string, unknown>)[field] : undefined;
+    if (Array.isArray(want)) return (got !== undefined) === want[0].exists;
+    return detailMatches(want, got);
+  });
 }

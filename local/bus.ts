@@ -18,7 +18,7 @@ export class LocalBus implements Publisher {
     const byQueue = new Map<string, Envelope[]>();
     for (const env of events) {
       for (const rule of RULES) {
-        if (!matches(rule, { source: EVENT_SOURCE, "detail-type": env.type })) continue;
+        if (!matches(rule, { source: EVENT_SOURCE, "detail-type": env.type, detail: env })) continue;
         const list = byQueue.get(rule.target) ?? [];
         list.push(env);
         byQueue.set(rule.target, list);

@@ -38,7 +38,10 @@ const ROUTES: Record<string, Kind> = {
   "GET /v1/registry/services/{id}/pricing": "public",
 
   "GET /v1/account": "own",
+  "PATCH /v1/account": "own",
   "GET /v1/account/ledger": "own",
+  "GET /v1/account/ledger.csv": "own",
+  "GET /v1/account/earnings": "own",
   "POST /v1/jobs": "own",
   "GET /v1/jobs": "own",
   "POST /v1/services/{service}/{action}": "own",
@@ -101,6 +104,9 @@ const ROUTES: Record<string, Kind> = {
   "GET /v1/admin/audit.csv": "admin",
   "GET /v1/admin/stats": "admin",
   "GET /v1/admin/ledger/check": "admin",
+  "GET /v1/admin/platform/fees": "admin",
+  "POST /v1/admin/jobs/{id}/cancel": "admin",
+  "POST /v1/admin/jobs/{id}/refund": "admin",
   "POST /v1/payments/checkout": "own",
   "POST /v1/webhooks/stripe": "public",
   "POST /v1/payouts": "own",
@@ -411,6 +417,8 @@ describe("two tenants", () => {
       await text("/v1/jobs?service=echo&limit=100"),
       await text("/v1/account"),
       await text("/v1/account/ledger"),
+      await text("/v1/account/ledger.csv"),
+      await text("/v1/account/earnings"),
       await text("/v1/keys"),
       await text("/v1/webhooks/endpoints"),
       await text("/v1/pools"),
@@ -418,6 +426,8 @@ describe("two tenants", () => {
       await text("/v1/miners", b.operator.key),
       await text("/v1/keys", b.operator.key),
       await text("/v1/account/ledger", b.operator.key),
+      await text("/v1/account/ledger.csv", b.operator.key),
+      await text("/v1/account/earnings", b.operator.key),
     ].join("\n");
     for (const id of aIds) expect(seen).not.toContain(id);
   });

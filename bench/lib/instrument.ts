@@ -77,6 +77,45 @@ let writesByIndex = new Map<string, number>();
 let logBytes = 0;
 let logLines = 0;
 let errorLines: string[] = [];
+let transactions = new Map<string, TxShape>();
+
+/**
+ * The committed transactions one kind of request ran, summed: their items, and of those the money items (an
+ * account's balance update and its ledger entry) with the write units AWS bills for them (2 per item per KB).
+ */
+export interface TxShape {
+  count: number;
+  items: number;
+  moneyItems: number;
+  moneyWcu: number;
+}
+
+function isMoneyItem(t: Item): boolean {
+  const update = t.Update as Item | undefined;
+  if (update)
+    return (
+      str((update.Key as Item)?.PK).startsWith("ACCOUNT#") &&
+      str(update.UpdateExpression).includes("available")
+    );
+  const put = t.Put as Item | undefined;
+  return (put?.Item as Item | undefined)?.entity === "ledger";
+}
+
+function countTransaction(ctx: Ctx | undefined, rec: CapacityRecord): void {
+  if (rec.error || rec.operation !== "TransactWriteItems" || ctx?.kind !== "request") return;
+  const items = ((rec.input as Item).TransactItems as Item[] | undefined) ?? [];
+  const money = items.filter(isMoneyItem);
+  const label = classify(ctx.method, ctx.path, 200) ?? `${ctx.method} ${ctx.path}`;
+  const shape = transactions.get(label) ?? { count: 0, items: 0, moneyItems: 0, moneyWcu: 0 };
+  shape.count++;
+  shape.items += items.length;
+  shape.moneyItems += money.length;
+  shape.moneyWcu += money.reduce(
+    (n, t) => n + 2 * (t.Put ? Math.max(1, Math.ceil(itemBytes((t.Put as Item).Item as Item) / 1024)) : 1),
+    0,
+  );
+  transactions.set(label, shape);
+}
 
 function newBucket(): Bucket {
   return {
@@ -257,6 +296,7 @@ function onCapacity(rec: CapacityRecord): void {
   const ctx = als.getStore();
   if (ctx?.kind === "ignore") return;
   countWrites(rec);
+  countTransaction(ctx, rec);
   if (rec.writeUnits > 0) {
     for (const [where, units] of Object.entries(rec.byIndex))
       writesByIndex.set(where, (writesByIndex.get(where) ?? 0) + units);
@@ -525,6 +565,7 @@ export function reset(): void {
   logBytes = 0;
   logLines = 0;
   errorLines = [];
+  transactions = new Map();
 }
 
 export interface Snapshot {
@@ -540,6 +581,8 @@ export interface Snapshot {
   logBytes: number;
   logLines: number;
   errorLines: string[];
+  /** Committed transactions by kind of request, with their money items. */
+  transactions: Record<string, TxShape>;
 }
 
 export function snapshot(): Snapshot {
@@ -553,6 +596,7 @@ export function snapshot(): Snapshot {
     logBytes,
     logLines,
     errorLines,
+    transactions: Object.fromEntries(transactions),
   });
 }
 

@@ -5,13 +5,20 @@ import { actorOf, outboxPut } from "../db/outbox.ts";
 import { transact } from "../db/transaction.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { knownId, newId } from "../ids.ts";
-import { adjustBalance, listLedger, PAYOUT_CLEARING_ID, TREASURY_ID } from "../ledger/ledger.ts";
+import {
+  adjustBalance,
+  listLedger,
+  PAYOUT_CLEARING_ID,
+  PLATFORM_FEE_IDS,
+  TREASURY_ID,
+} from "../ledger/ledger.ts";
+import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 import { type AccountKind, hashApiKey } from "./api-key.ts";
 import { type IssuedKey, type KeyView, keyRecordExists, listKeys, mintRootKey } from "./keys.ts";
 import { cursorWithin, type Page, PageQuery } from "./page.ts";
 import { DEFAULT_SCOPES } from "./scopes.ts";
-import { accountsPage, newAccountItem, putAccountIfAbsent, readAccount } from "./store.ts";
+import { accountsPage, newAccountItem, putAccountIfAbsent, readAccount, thresholdUpdate } from "./store.ts";
 
 export { authenticate, CreateKeyInput, type IssuedKey } from "./keys.ts";
 export { DEFAULT_SCOPES } from "./scopes.ts";
@@ -27,6 +34,10 @@ export const AccountItem = v.object({
   kind: v.picklist(["client", "miner", "admin"] as const),
   available: v.number(),
   held: v.number(),
+  /** Lifetime earnings after the platform fee, less operator refunds taken back (miner accounts). */
+  earned: v.optional(v.number(), 0),
+  /** Available micro-credits under which `account.low_balance.v1` fires (else COORD_LOW_BALANCE_THRESHOLD). */
+  lowBalanceThreshold: v.optional(v.number()),
   createdAt: v.string(),
   version: v.number(),
 });
@@ -41,6 +52,8 @@ export function accountView(a: Account) {
     available: a.available,
     held: a.held,
     balance: { available: a.available, held: a.held },
+    earned: a.earned,
+    low_balance_threshold: a.lowBalanceThreshold ?? setting("COORD_LOW_BALANCE_THRESHOLD"),
     currency: "micro-credits",
     created_at: a.createdAt,
   };
@@ -56,6 +69,7 @@ export async function createAccount(input: unknown, ctx: Ctx): Promise<Account> 
     kind,
     available: 0,
     held: 0,
+    earned: 0,
     createdAt: now.toISOString(),
     version: 1,
   };
@@ -122,6 +136,35 @@ export async function adjustAccount(accountId: string, input: unknown, ctx: Ctx)
   return getAccount(accountId, { consistent: true });
 }
 
+export const UpdateAccountInput = v.object({
+  /** Available micro-credits under which `account.low_balance.v1` fires; null: back to the default. */
+  low_balance_threshold: v.nullable(
+    v.pipe(
+      v.number(),
+      v.safeInteger("low_balance_threshold must be an integer number of micro-credits"),
+      v.minValue(0, "low_balance_threshold must not be negative"),
+    ),
+  ),
+});
+
+/** The caller changes its account's settings (today: the low-balance threshold); the change is an audited event. */
+export async function updateAccount(accountId: string, input: unknown, ctx: Ctx): Promise<Account> {
+  const { low_balance_threshold } = parse(UpdateAccountInput, input, "body");
+  await transact({
+    account: thresholdUpdate(accountId, low_balance_threshold),
+    event: outboxPut({
+      type: "account.updated.v1",
+      subjectPk: keys.account(accountId).PK,
+      subject: accountId,
+      accountId,
+      correlationId: ctx.correlationId,
+      actor: actorOf(ctx),
+      data: { account_id: accountId, low_balance_threshold },
+    }),
+  });
+  return getAccount(accountId, { consistent: true });
+}
+
 export const LedgerQuery = PageQuery;
 
 /** The caller's ledger, newest first. */
@@ -150,6 +193,7 @@ export async function ensureBootstrapAdmin(key: string): Promise<void> {
     throw new Error("COORD_BOOTSTRAP_ADMIN_KEY must be 'ak_' followed by 32+ characters");
   await ensureAccount(TREASURY_ID, "treasury", "admin");
   await ensureAccount(PAYOUT_CLEARING_ID, "payout clearing", "admin");
+  await Promise.all(PLATFORM_FEE_IDS.map((id, k) => ensureAccount(id, `platform fee (shard ${k})`, "admin")));
   await ensureAccount(BOOTSTRAP_ADMIN_ID, "bootstrap admin", "admin");
   if (await keyRecordExists(hashApiKey(key))) return;
   await mintRootKey(

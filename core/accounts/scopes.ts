@@ -13,6 +13,7 @@ export const SCOPES = [
   "miners:work",
   "miners:*",
   "account:read",
+  "account:write",
   "account:*",
   "payments:write",
   "payments:*",
@@ -36,6 +37,7 @@ export const DEFAULT_SCOPES: Record<AccountKind, Scope[]> = {
     "jobs:read",
     "jobs:write",
     "account:read",
+    "account:write",
     "payments:write",
     "keys:read",
     "keys:write",
@@ -47,6 +49,7 @@ export const DEFAULT_SCOPES: Record<AccountKind, Scope[]> = {
   miner: [
     "miners:work",
     "account:read",
+    "account:write",
     "payouts:write",
     "keys:read",
     "keys:write",

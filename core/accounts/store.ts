@@ -85,3 +85,20 @@ export function queuedCounter(accountId: string, delta: number): TransactItem {
     },
   };
 }
+
+/** Sets (a number) or clears (null: the default applies) the account's low-balance threshold, as a transaction item. */
+export function thresholdUpdate(accountId: string, threshold: number | null): TransactItem {
+  return {
+    Update: {
+      TableName: config.tableName,
+      Key: keys.account(accountId),
+      ...(threshold === null
+        ? { UpdateExpression: "REMOVE lowBalanceThreshold" }
+        : {
+            UpdateExpression: "SET lowBalanceThreshold = :t",
+            ExpressionAttributeValues: { ":t": threshold },
+          }),
+      ConditionExpression: "attribute_exists(PK)",
+    },
+  };
+}

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { type Envelope, EVENT_TYPES } from "../../events/catalog.ts";
 import { pageQuery } from "../accounts/page.ts";
 import { config } from "../config.ts";
+import { csvField } from "../csv.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { ValidationError } from "../errors.ts";
@@ -196,17 +197,6 @@ export const CSV_COLUMNS = [
   "request_id",
   "data",
 ] as const;
-
-/**
- * One RFC 4180 field: quoted when it holds a quote, comma or line break (quotes doubled). A text that a spreadsheet
- * would run as a formula (leading `=`, `+`, `-`, `@`, tab or CR) is prefixed with `'` (OWASP CSV injection).
- */
-export function csvField(value: unknown): string {
-  let s =
-    value === undefined || value === null ? "" : typeof value === "string" ? value : JSON.stringify(value);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
 
 /** The audit listing as CSV (CRLF line ends, a header row); `next_cursor` continues an export past MAX_CSV_ROWS. */
 export async function auditCsv(query: unknown): Promise<{ csv: string; next_cursor: string | null }> {

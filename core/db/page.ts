@@ -10,6 +10,8 @@ export interface PageRequest {
   partition: string;
   /** Only sort keys starting with this. */
   skPrefix?: string;
+  /** Only sort keys from `from` to `to`, both inclusive (DynamoDB's BETWEEN); instead of `skPrefix`. */
+  skBetween?: { from: string; to: string };
   limit: number;
   /** A cursor this API issued for the same partition (anything else is 422). */
   cursor?: string;
@@ -27,16 +29,23 @@ export async function queryPage(
 ): Promise<{ items: Record<string, unknown>[]; next_cursor: string | null }> {
   const pkName = req.index ? `${req.index}PK` : "PK";
   const skName = req.index ? `${req.index}SK` : "SK";
+  const skCondition = req.skBetween
+    ? ` AND ${skName} BETWEEN :skFrom AND :skTo`
+    : req.skPrefix
+      ? ` AND begins_with(${skName}, :sk)`
+      : "";
   const out = await ddb().send(
     new QueryCommand({
       TableName: config.tableName,
       IndexName: req.index,
-      KeyConditionExpression: req.skPrefix
-        ? `${pkName} = :pk AND begins_with(${skName}, :sk)`
-        : `${pkName} = :pk`,
+      KeyConditionExpression: `${pkName} = :pk${skCondition}`,
       ExpressionAttributeValues: {
         ":pk": req.partition,
-        ...(req.skPrefix ? { ":sk": req.skPrefix } : {}),
+        ...(req.skBetween
+          ? { ":skFrom": req.skBetween.from, ":skTo": req.skBetween.to }
+          : req.skPrefix
+            ? { ":sk": req.skPrefix }
+            : {}),
         ...req.filter?.values,
       },
       ...(req.filter ? { FilterExpression: req.filter.expression } : {}),

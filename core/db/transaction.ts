@@ -49,10 +49,12 @@ export async function transact(items: NamedItems, opts: { token?: string } = {})
     if (value === undefined) continue;
     for (const item of Array.isArray(value) ? value : [value as TransactItem]) flat.push({ name, item });
   }
+  const command = new TransactWriteCommand({
+    TransactItems: flat.map((f) => f.item),
+    ClientRequestToken: opts.token,
+  });
   try {
-    await ddb().send(
-      new TransactWriteCommand({ TransactItems: flat.map((f) => f.item), ClientRequestToken: opts.token }),
-    );
+    await retryingConflicts(() => ddb().send(command));
   } catch (err) {
     const reasons = (
       err as { CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] }
@@ -72,5 +74,37 @@ export async function transact(items: NamedItems, opts: { token?: string } = {})
       images,
       reasons.some((r) => r.Code === "TransactionConflict"),
     );
+  }
+}
+
+/** Whether a cancelled transaction lost only to another transaction on one of its items (nothing was refused). */
+export function onlyConflicted(err: unknown): boolean {
+  const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+  if ((err as Error)?.name !== "TransactionCanceledException" || !reasons) return false;
+  return (
+    reasons.some((r) => r.Code === "TransactionConflict") &&
+    !reasons.some((r) => r.Code === "ConditionalCheckFailed")
+  );
+}
+
+/**
+ * Runs `send` again, after a short random pause, while DynamoDB cancels it for a conflict alone: two transactions that
+ * touch one item at once (a busy client's account, a miner's) are not serialized by DynamoDB but refused, and a
+ * cancelled transaction wrote nothing, so sending it again is safe. DynamoDB Local serializes transactions instead,
+ * so offline this never fires; the policy has its own unit test.
+ */
+export async function retryingConflicts<T>(
+  send: () => Promise<T>,
+  opts: { attempts?: number; baseMs?: number } = {},
+): Promise<T> {
+  const attempts = opts.attempts ?? 6;
+  const baseMs = opts.baseMs ?? 10;
+  for (let i = 1; ; i++) {
+    try {
+      return await send();
+    } catch (err) {
+      if (i >= attempts || !onlyConflicted(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * baseMs * 2 ** i));
+    }
   }
 }

@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
+import type { Actor } from "../db/outbox.ts";
 import { deadlineItems } from "../db/sharded-pages.ts";
 import { ConflictError, CoordError } from "../errors.ts";
 import { findMiner, markOffline, silentMiners, touchMiner } from "../miners/miners.ts";
@@ -17,8 +18,16 @@ import { extendLease, refile } from "./store.ts";
 import { holdItems } from "./submit.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
-/** Cancels a queued or leased job. A miner holding it learns at its next heartbeat; its late result gets 409. */
-export async function cancelJob(principal: Principal, id: string, correlationId?: string) {
+/**
+ * Cancels a queued or leased job. A miner holding it learns at its next heartbeat; its late result gets 409. An
+ * operator cancelling another account's job (`operator`) gives a reason, and the event names the operator (audited).
+ */
+export async function cancelJob(
+  principal: Principal,
+  id: string,
+  correlationId?: string,
+  operator?: { reason: string; actor?: Actor },
+) {
   for (let i = 0; ; i++) {
     const job = await getOwnJob(principal, id);
     if (job.status === "cancelled") return jobView(job);
@@ -33,8 +42,9 @@ export async function cancelJob(principal: Principal, id: string, correlationId?
           slot: job.status === "queued" ? undefined : releaseSlot(job, "cancelled"),
           hold: releaseHold(job, "cancelled", now, { leavesQueue: job.status === "queued" }),
         },
-        event: {},
+        event: operator ? { reason: operator.reason } : {},
         correlationId,
+        actor: operator?.actor,
         at: now,
       });
       return jobView(next);

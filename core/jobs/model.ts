@@ -56,6 +56,10 @@ export const JobItem = v.object({
   error: v.optional(JobError),
   units: v.optional(v.number()),
   price: v.optional(v.number()),
+  /** The platform's share of `price`, fixed at completion (a later fee change does not move refunds' split). */
+  fee: v.optional(v.number()),
+  /** Of `price`, what operators have refunded to the client so far (core/jobs/refund.ts). */
+  refunded: v.optional(v.number()),
   webhookUrl: v.optional(v.string()),
   metadata: v.optional(v.record(v.string(), v.string())),
   correlationId: v.optional(v.string()),

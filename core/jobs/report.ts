@@ -6,7 +6,7 @@ import type { TransactItem } from "../db/outbox.ts";
 import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
 import { isId } from "../ids.ts";
 import { assertStorableJson } from "../json.ts";
-import { type Posting, postingItems } from "../ledger/ledger.ts";
+import { type Posting, platformFee, platformFeeAccountOf, postingItems } from "../ledger/ledger.ts";
 import { cachedMiner } from "../miners/cache.ts";
 import { getMiner } from "../miners/miners.ts";
 import { releaseSlot } from "../miners/store.ts";
@@ -241,32 +241,17 @@ export async function completeJob(
     const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
     const units = Math.max(0, def?.meter(input, observedMs) ?? 0);
     const price = Math.min((job.unitPrice ?? 0) * units, job.maxPrice);
-    const money =
-      job.maxPrice === 0 && price === 0
-        ? []
-        : postingItems(
-            (
-              [
-                {
-                  accountId: job.accountId,
-                  kind: "charge",
-                  deltaAvailable: job.maxPrice - price,
-                  deltaHeld: -job.maxPrice,
-                  jobId: job.id,
-                },
-                {
-                  accountId: job.minerAccountId as string,
-                  kind: "earning",
-                  deltaAvailable: price,
-                  deltaHeld: 0,
-                  jobId: job.id,
-                },
-              ] satisfies Posting[]
-            ).filter((p) => p.deltaAvailable !== 0 || p.deltaHeld !== 0),
-            now,
-          );
+    const fee = platformFee(price);
+    const money = price === 0 && job.maxPrice === 0 ? [] : chargeItems(job, price, fee, now);
     return applyTransition(job, "complete", {
-      changes: { finishedAt: now.toISOString(), units, price, progress: 1, claimToken: job.claimToken },
+      changes: {
+        finishedAt: now.toISOString(),
+        units,
+        price,
+        fee,
+        progress: 1,
+        claimToken: job.claimToken,
+      },
       condition: tokenCondition(body.claim_token),
       with: {
         slot: releaseSlot(job),
@@ -285,6 +270,41 @@ export async function completeJob(
       at: now,
     });
   });
+}
+
+/**
+ * A completion's money, in its own transaction: the client's hold becomes the charge (the unused part back to
+ * available), the miner earns the price less the platform fee, and the fee goes to the job's platform fee account.
+ */
+function chargeItems(job: Job, price: number, fee: number, at: Date): TransactItem[] {
+  const postings: Posting[] = [
+    {
+      accountId: job.accountId,
+      kind: "charge",
+      deltaAvailable: job.maxPrice - price,
+      deltaHeld: -job.maxPrice,
+      jobId: job.id,
+    },
+    {
+      accountId: job.minerAccountId as string,
+      kind: "earning",
+      deltaAvailable: price - fee,
+      deltaHeld: 0,
+      jobId: job.id,
+      alsoAdd: { earned: price - fee },
+    },
+    {
+      accountId: platformFeeAccountOf(job.id),
+      kind: "fee",
+      deltaAvailable: fee,
+      deltaHeld: 0,
+      jobId: job.id,
+    },
+  ];
+  return postingItems(
+    postings.filter((p) => p.deltaAvailable !== 0 || p.deltaHeld !== 0),
+    at,
+  );
 }
 
 /** A miner's failure report: retryable failures with attempts left go back to the queue, others fail the job. */

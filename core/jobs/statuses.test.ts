@@ -5,8 +5,17 @@ describe("the job state machine", () => {
   it("terminal states never change, except a client retry of a failure or time-out", () => {
     for (const status of TERMINAL) {
       const allowed = (Object.keys(TRANSITIONS) as TransitionName[]).filter((t) => canTransition(t, status));
-      expect(allowed).toEqual(status === "failed" || status === "timed_out" ? ["retry"] : []);
+      const leaving = allowed.filter((t) => TRANSITIONS[t].to !== status);
+      expect(leaving).toEqual(status === "failed" || status === "timed_out" ? ["retry"] : []);
     }
+  });
+
+  it("a completed job can only be refunded, which keeps it completed", () => {
+    const allowed = (Object.keys(TRANSITIONS) as TransitionName[]).filter((t) =>
+      canTransition(t, "completed"),
+    );
+    expect(allowed).toEqual(["refund"]);
+    expect(TRANSITIONS.refund.to).toBe("completed");
   });
 
   it("every state is reachable and every transition lands on a known state", () => {

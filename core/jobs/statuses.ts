@@ -46,6 +46,8 @@ export const TRANSITIONS = {
   time_out: { from: ["assigned", "running"], to: "timed_out", event: "job.timed_out.v1" },
   /** A client retries a failed or timed-out job: same id, a fresh attempt budget. */
   retry: { from: ["failed", "timed_out"], to: "queued", event: "job.submitted.v1" },
+  /** An operator refunds (part of) a completed job's charge: the job stays completed; its history records it. */
+  refund: { from: ["completed"], to: "completed", event: "job.refunded.v1" },
 } as const satisfies Record<string, { from: readonly JobStatus[]; to: JobStatus; event: EventType }>;
 
 export type TransitionName = keyof typeof TRANSITIONS;

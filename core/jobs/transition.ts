@@ -1,6 +1,6 @@
 import type { EventData, EventType } from "../../events/catalog.ts";
 import { keys } from "../db/keys.ts";
-import { outboxPut } from "../db/outbox.ts";
+import { type Actor, outboxPut } from "../db/outbox.ts";
 import { type NamedItems, transact } from "../db/transaction.ts";
 import { ConflictError } from "../errors.ts";
 import { publishJob } from "./changes.ts";
@@ -25,6 +25,8 @@ export interface TransitionPlan<T extends EventType> {
   /** Event fields beyond the job reference (job_id, service, status, attempt), which are filled in here. */
   event: Omit<EventData<T>, "job_id" | "service" | "status" | "attempt">;
   correlationId?: string;
+  /** Who caused it, when an operator acted on another account's job (the audit trail records it). */
+  actor?: Actor;
   at?: Date;
 }
 
@@ -78,6 +80,7 @@ export async function applyTransition<N extends TransitionName>(
       seq: next.version,
       accountId: job.accountId,
       correlationId: plan.correlationId ?? job.correlationId,
+      actor: plan.actor,
       data: { ...jobRef(next), ...plan.event } as EventData<(typeof TRANSITIONS)[N]["event"]>,
       at,
     }),

@@ -4,9 +4,11 @@ import type { Ctx } from "../context.ts";
 import { keys } from "../db/keys.ts";
 import { actorOf, outboxPut, type TransactItem } from "../db/outbox.ts";
 import { queryPage } from "../db/page.ts";
+import { shardOf } from "../db/shard.ts";
 import { TransactionRefused, transact } from "../db/transaction.ts";
 import { CoordError } from "../errors.ts";
 import { newId } from "../ids.ts";
+import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
 
 /**
@@ -22,13 +24,37 @@ export type EntryKind =
   | "earning"
   | "payment"
   | "refund"
-  | "payout";
+  | "payout"
+  /** The platform's share of a job's price, on a platform fee account. */
+  | "fee"
+  /** An operator's refund of a job's charge: back to the client, from the miner and the platform fee account. */
+  | "job_refund";
 
 /** The counter-account for money entering or leaving the system (admin adjustments, card payments). */
 export const TREASURY_ID = "acct_treasury0000000000000000000";
 
 /** Where approved payouts go: money owed to miners outside the system until a transfer settles it. */
 export const PAYOUT_CLEARING_ID = "acct_payoutclearing000000000000";
+
+/**
+ * The platform fee account, kept as a few shard accounts so that completions from every client and miner do not all
+ * update one item (concurrent transactions on one item conflict on DynamoDB). A job's fee goes to the shard of its id;
+ * the platform's fee balance is the sum over the shards (`GET /v1/admin/platform/fees`).
+ */
+export const PLATFORM_FEE_SHARDS = 8;
+export const PLATFORM_FEE_IDS: readonly string[] = Array.from(
+  { length: PLATFORM_FEE_SHARDS },
+  (_, k) => `acct_platformfee${String(k).padStart(15, "0")}`,
+);
+
+export function platformFeeAccountOf(jobId: string): string {
+  return PLATFORM_FEE_IDS[shardOf(jobId, PLATFORM_FEE_SHARDS)] as string;
+}
+
+/** The platform's share of a job's price (basis points of `COORD_PLATFORM_FEE_BPS`, rounded down). */
+export function platformFee(price: number, bps = setting("COORD_PLATFORM_FEE_BPS")): number {
+  return Math.floor((price * bps) / 10_000);
+}
 
 export interface Posting {
   accountId: string;
@@ -57,7 +83,12 @@ export function postingItems(postings: Posting[], at = new Date()): TransactItem
     }
     const entryId = newId("led", at.getTime());
     const conditions = ["attribute_exists(PK)"];
-    const values: Record<string, unknown> = { ":da": p.deltaAvailable, ":dh": p.deltaHeld, ":one": 1 };
+    const values: Record<string, unknown> = {
+      ":da": p.deltaAvailable,
+      ":dh": p.deltaHeld,
+      ":one": 1,
+      ":at": at.toISOString(),
+    };
     const names: Record<string, string> = {};
     const counters = Object.entries(p.alsoAdd ?? {}).map(([name, delta], i) => {
       names[`#c${i}`] = name;
@@ -83,7 +114,8 @@ export function postingItems(postings: Posting[], at = new Date()): TransactItem
         TableName: config.tableName,
         Key: keys.account(p.accountId),
         UpdateExpression: [
-          "SET available = available + :da, held = held + :dh, version = version + :one",
+          // movedAt: when the balance last moved, which the stream's low-balance event carries (core/accounts/low-balance.ts).
+          "SET available = available + :da, held = held + :dh, version = version + :one, movedAt = :at",
           ...counters,
         ].join(", "),
         ConditionExpression: conditions.join(" AND "),

@@ -19,6 +19,7 @@ import { apiKeys } from "./routes/keys.ts";
 import { miners } from "./routes/miners.ts";
 import { payments, stripeWebhook } from "./routes/payments.ts";
 import { adminPayouts, payouts } from "./routes/payouts.ts";
+import { platform } from "./routes/platform.ts";
 import { pools } from "./routes/pools.ts";
 import { registry } from "./routes/registry.ts";
 import { webhooks } from "./routes/webhooks.ts";
@@ -53,6 +54,7 @@ export function createApp() {
   app.route("/v1/account", account);
   app.route("/v1/admin/dlq", dlq);
   app.route("/v1/admin/payouts", adminPayouts);
+  app.route("/v1/admin/platform", platform);
   app.route("/v1/admin", admin);
   app.route("/v1/admin", adminOps);
   app.route("/v1/keys", apiKeys);

@@ -7,7 +7,9 @@
  * - jobs that carry ready-queue keys (`GSI1PK = QUEUE#...`, core/db/keys.ts): the queue summary marks them;
  * - jobs changed while they carry an in-place transition's event (`startSeq`, core/jobs/in-place.ts): the relay
  *   publishes it (once per new `startSeq`: it compares the old image);
- * - held jobs cancelled or timed out: the doorbell pushes the stop order to the holder (core/doorbell/ring.ts).
+ * - held jobs cancelled or timed out: the doorbell pushes the stop order to the holder (core/doorbell/ring.ts);
+ * - client and miner account items as they change: a balance falling below its low-balance threshold is an event
+ *   (core/accounts/low-balance.ts). This is the fifth pattern, Lambda's limit: a sixth kind must merge into one.
  *
  * Plain data plus a matcher with Lambda's semantics for the subset used here, so that the local stream poller can
  * apply the very same filter and the behaviour tests see what Lambda would deliver. Whoever makes the handler
@@ -36,6 +38,10 @@ export const STREAM_FILTERS: readonly Pattern[] = [
       OldImage: { entity: { S: ["job"] }, status: { S: ["assigned", "running"] } },
       NewImage: { status: { S: ["cancelled", "timed_out"] } },
     },
+  },
+  {
+    eventName: ["MODIFY"],
+    dynamodb: { NewImage: { entity: { S: ["account"] }, kind: { S: ["client", "miner"] } } },
   },
 ];
 

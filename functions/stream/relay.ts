@@ -1,4 +1,5 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { lowBalanceEvents } from "../../core/accounts/low-balance.ts";
 import { inPlaceEvents } from "../../core/jobs/in-place.ts";
 import { type Envelope, validateEnvelope } from "../../events/catalog.ts";
 import type { Publisher } from "../../events/publisher.ts";
@@ -29,7 +30,8 @@ export function envelopeFromItem(item: Record<string, unknown>): Envelope {
 
 /**
  * The events a batch of stream records carries, in stream order: every outbox item INSERT (entity = "event") that is
- * not already published, and every event an in-place transition recorded on its item (core/jobs/in-place.ts).
+ * not already published, every event an in-place transition recorded on its item (core/jobs/in-place.ts), and an
+ * account's low-balance crossing (core/accounts/low-balance.ts).
  */
 export function eventsOf(changes: StreamChange[]): { seq: string; env: Envelope }[] {
   const events: { seq: string; env: Envelope }[] = [];
@@ -47,6 +49,22 @@ export function eventsOf(changes: StreamChange[]): { seq: string; env: Envelope 
             account_id: e.accountId,
             correlation_id: e.correlationId,
             seq: e.seq,
+            data: e.data,
+          }),
+        });
+      }
+      continue;
+    }
+    if (change.eventName === "MODIFY" && item?.entity === "account") {
+      for (const e of lowBalanceEvents([change])) {
+        events.push({
+          seq: change.seq,
+          env: validateEnvelope({
+            id: e.id,
+            type: "account.low_balance.v1",
+            occurred_at: e.at.toISOString(),
+            subject: e.accountId,
+            account_id: e.accountId,
             data: e.data,
           }),
         });

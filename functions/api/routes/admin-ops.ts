@@ -7,8 +7,11 @@ import {
   adminSetMiner,
 } from "../../../core/admin/listings.ts";
 import { adminStats } from "../../../core/admin/stats.ts";
+import { OperatorCancelInput, operatorCancel, RefundInput, refundJob } from "../../../core/jobs/refund.ts";
 import { parse } from "../../../core/validate.ts";
-import { requireAuth } from "../auth.ts";
+import { ctxOf, requireAuth } from "../auth.ts";
+import { readJson } from "../body.ts";
+import { once } from "../idempotent.ts";
 import { documentedRoutes } from "../openapi.ts";
 import { rateLimit } from "../ratelimit.ts";
 
@@ -28,6 +31,45 @@ export const adminOps = documentedRoutes("/v1/admin", "admin")
     { summary: "Jobs across accounts (live ones, or one account's)", auth: "admin", query: AdminJobsQuery },
     ...guard,
     async (c) => c.json(await adminListJobs(c.req.query())),
+  )
+  .post(
+    "/jobs/:id/cancel",
+    {
+      summary: "Cancel any account's queued or leased job, with a reason (audited; the hold is released)",
+      auth: "admin",
+      body: OperatorCancelInput,
+      responses: { "200": "cancelled", "409": "already terminal" },
+    },
+    ...guard,
+    async (c) => {
+      const body = await readJson(c);
+      return once(c, body, async () => ({
+        status: 200,
+        body: await operatorCancel(c.req.param("id"), body, ctxOf(c)),
+      }));
+    },
+  )
+  .post(
+    "/jobs/:id/refund",
+    {
+      summary:
+        "Refund a completed job's charge to the client, wholly or in part (audited; taken back from the miner and the fee)",
+      auth: "admin",
+      body: RefundInput,
+      responses: {
+        "201": "refunded",
+        "409": "not completed, or refunded in full",
+        "422": "amount too large",
+      },
+    },
+    ...guard,
+    async (c) => {
+      const body = await readJson(c);
+      return once(c, body, async () => ({
+        status: 201,
+        body: await refundJob(c.req.param("id"), body, ctxOf(c)),
+      }));
+    },
   )
   .get(
     "/miners",
