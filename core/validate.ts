@@ -16,3 +16,6 @@ export function parse<S extends v.GenericSchema>(schema: S, value: unknown, root
   if (!result.success) throw new ValidationError(toIssues(result.issues, root));
   return result.output;
 }
+
+/** A reason an operator gives for an action (refunds, cancels, adjustments): kept in the ledger and the audit trail. */
+export const ReasonText = v.pipe(v.string(), v.trim(), v.minLength(1, "give a reason"), v.maxLength(500));

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { BOOTSTRAP_ADMIN_ID } from "../core/accounts/accounts.ts";
 import { ddb } from "../core/db/client.ts";
 import { TREASURY_ID } from "../core/ledger/ledger.ts";
+import { parseCsv } from "./csv.ts";
 import { api, createAccount, eventually, stack } from "./fixture.ts";
 
 const admin = stack.adminKey;
@@ -48,36 +49,6 @@ async function ledgerItems(accountId: string) {
     }),
   );
   return out.Items ?? [];
-}
-
-/** RFC 4180: quoted fields may hold commas, doubled quotes and line breaks; records end with CRLF. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      row.push(field);
-      field = "";
-    } else if (ch === "\r" && text[i + 1] === "\n") {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-      i++;
-    } else field += ch;
-  }
-  if (field !== "" || row.length > 0) throw new Error("CSV does not end with CRLF");
-  return rows;
 }
 
 describe("admin: accounts and keys", () => {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ddb } from "../core/db/client.ts";
 import { PLATFORM_FEE_IDS, platformFeeAccountOf } from "../core/ledger/ledger.ts";
 import { earningsReport, ledgerCsv } from "../core/ledger/reports.ts";
+import { parseCsv } from "./csv.ts";
 import {
   api,
   createAccount,
@@ -31,36 +32,6 @@ type Fees = DayReport & { fee_bps: number; accounts: string[]; available: number
 const HEADER = ["id", "created_at", "kind", "delta_available", "delta_held", "job_id", "reason"];
 const UNIT_PRICE = 12_345;
 const today = () => new Date().toISOString().slice(0, 10);
-
-/** RFC 4180: quoted fields may hold commas, doubled quotes and line breaks; records end with CRLF. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      row.push(field);
-      field = "";
-    } else if (ch === "\r" && text[i + 1] === "\n") {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-      i++;
-    } else field += ch;
-  }
-  if (field !== "" || row.length > 0) throw new Error("CSV does not end with CRLF");
-  return rows;
-}
 
 /** An account's ledger entries straight from the table, in key order (oldest first), `SK` from..to inclusive. */
 async function tableEntries(accountId: string, from = "LEDGER#", to = "LEDGER#~") {

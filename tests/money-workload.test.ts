@@ -1,7 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { QueryCommand, type QueryCommandOutput } from "@aws-sdk/lib-dynamodb";
-import Stripe from "stripe";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ddb } from "../core/db/client.ts";
 import { platformFeeAccountOf } from "../core/ledger/ledger.ts";
 import {
@@ -14,6 +12,7 @@ import {
   stack,
   type TestMiner,
 } from "./fixture.ts";
+import { sessionEvent, signedStripeRequest, stripeEvent, stripeSession } from "./stripe-events.ts";
 
 /**
  * Issue 11's acceptance: a randomized, seeded workload of money-moving operations (submits, completions, failures,
@@ -25,7 +24,6 @@ import {
  * operations run concurrently), so a seed reproduces the mix, not the interleaving. COORD_WORKLOAD_SEED overrides it.
  */
 
-const stripe = inject("stripe");
 type Obj = Record<string, unknown>;
 
 const SEED = (() => {
@@ -237,29 +235,6 @@ describe("the seeded money workload", () => {
       );
 
     // --- Stripe, signed as Stripe signs ---------------------------------------------------------------------
-    const stripeSession = async (id: string): Promise<Obj> => {
-      const res = await fetch(`${stripe.url}/v1/checkout/sessions/${id}`, {
-        headers: { authorization: "Bearer sk_test_x" },
-      });
-      return (await res.json()) as Obj;
-    };
-    const stripeEvent = (type: string, object: Obj): Obj => ({
-      id: `evt_${randomBytes(10).toString("hex")}`,
-      object: "event",
-      api_version: "2025-06-30.basil",
-      created: Math.floor(Date.now() / 1000),
-      livemode: false,
-      type,
-      data: { object },
-    });
-    const sessionEvent = (type: string, session: Obj, over: Obj = {}) =>
-      stripeEvent(type, {
-        ...session,
-        status: "complete",
-        payment_status: "paid",
-        payment_intent: `pi_${String(session.id)}`,
-        ...over,
-      });
     const chargeRefunded = (s: SessionRec, refundedCents: number) =>
       stripeEvent("charge.refunded", {
         id: `ch_${s.id}`,
@@ -271,13 +246,11 @@ describe("the seeded money workload", () => {
         refunded: refundedCents === s.cents,
       });
     const deliver = async (evt: Obj, what: string) => {
-      const payload = JSON.stringify(evt);
-      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: stripe.webhookSecret });
       const res = await call<{ outcome: string }>(
         what,
         "POST",
         "/v1/webhooks/stripe",
-        { raw: payload, headers: { "stripe-signature": header, "content-type": "application/json" } },
+        signedStripeRequest(evt),
         [200],
       );
       count(`stripe ${String(evt.type)} -> ${res.body.outcome}`);

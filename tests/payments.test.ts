@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import Stripe from "stripe";
 import { describe, expect, inject, it } from "vitest";
 import { api, createAccount, isolated, queryPk, submitEcho } from "./fixture.ts";
+import { sessionEvent, signedStripeRequest, stripeSession } from "./stripe-events.ts";
 
 const stripe = inject("stripe");
 type Obj = Record<string, unknown>;
@@ -18,48 +18,12 @@ async function topUp(client: { key: string }, body: Obj = {}) {
   });
 }
 
-/** The session as the stand-in holds it (Stripe's own shape). */
-async function stripeSession(id: string): Promise<Obj> {
-  const res = await fetch(`${stripe.url}/v1/checkout/sessions/${id}`, {
-    headers: { authorization: "Bearer sk_test_x" },
-  });
-  return (await res.json()) as Obj;
+/** Delivers an event signed as Stripe signs it, or as the options spoil it. */
+function deliver(evt: Obj, opts: Parameters<typeof signedStripeRequest>[1] = {}) {
+  return api<Obj>("POST", "/v1/webhooks/stripe", signedStripeRequest(evt, opts));
 }
 
-/** A Stripe event about the session, paid unless `over` says otherwise. */
-function event(type: string, session: Obj, over: Obj = {}): Obj {
-  return {
-    id: `evt_${randomBytes(10).toString("hex")}`,
-    object: "event",
-    api_version: "2025-06-30.basil",
-    created: Math.floor(Date.now() / 1000),
-    livemode: false,
-    type,
-    data: {
-      object: {
-        ...session,
-        status: "complete",
-        payment_status: "paid",
-        payment_intent: `pi_${String(session.id)}`,
-        ...over,
-      },
-    },
-  };
-}
-
-/** Delivers an event signed as Stripe signs it (`t=...,v1=...` over `t.payload`), or as the options spoil it. */
-function deliver(evt: Obj, opts: { secret?: string; timestamp?: number; body?: string } = {}) {
-  const payload = JSON.stringify(evt);
-  const header = Stripe.webhooks.generateTestHeaderString({
-    payload,
-    secret: opts.secret ?? stripe.webhookSecret,
-    ...(opts.timestamp ? { timestamp: opts.timestamp } : {}),
-  });
-  return api<Obj>("POST", "/v1/webhooks/stripe", {
-    raw: opts.body ?? payload,
-    headers: { "stripe-signature": header, "content-type": "application/json" },
-  });
-}
+const event = sessionEvent;
 
 const available = async (client: { key: string }) =>
   Number((await api<Obj>("GET", "/v1/account", { key: client.key })).body.available);

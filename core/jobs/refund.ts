@@ -3,7 +3,7 @@ import type { Ctx } from "../context.ts";
 import { actorOf } from "../db/outbox.ts";
 import { ConflictError, ValidationError } from "../errors.ts";
 import { type Posting, platformFeeAccountOf, postingItems } from "../ledger/ledger.ts";
-import { parse } from "../validate.ts";
+import { parse, ReasonText } from "../validate.ts";
 import { cancelJob } from "./lifecycle.ts";
 import { type Job, jobView } from "./model.ts";
 import { getOwnJob } from "./read.ts";
@@ -18,11 +18,11 @@ export const RefundInput = v.object({
       v.minValue(1, "amount must be at least 1"),
     ),
   ),
-  reason: v.pipe(v.string(), v.trim(), v.minLength(1, "give a reason"), v.maxLength(500)),
+  reason: ReasonText,
 });
 
 export const OperatorCancelInput = v.object({
-  reason: v.pipe(v.string(), v.trim(), v.minLength(1, "give a reason"), v.maxLength(500)),
+  reason: ReasonText,
 });
 
 /**

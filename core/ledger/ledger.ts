@@ -9,7 +9,7 @@ import { TransactionRefused, transact } from "../db/transaction.ts";
 import { CoordError } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { setting } from "../settings.ts";
-import { parse } from "../validate.ts";
+import { parse, ReasonText } from "../validate.ts";
 
 /**
  * Money is integer micro-credits. A balance changes only in the same transaction as the ledger entry that explains
@@ -153,7 +153,7 @@ export const AdjustInput = v.object({
     v.safeInteger("amount must be an integer number of micro-credits"),
     v.check((n) => n !== 0, "amount must not be zero"),
   ),
-  reason: v.pipe(v.string(), v.trim(), v.minLength(1, "give a reason"), v.maxLength(500)),
+  reason: ReasonText,
 });
 
 /** Credits (amount > 0) or debits (amount < 0) an account against the treasury, through the ledger. */
