@@ -101,9 +101,26 @@ export const EVENT_SCHEMAS = {
   "job.started.v1": v.object({ ...jobRef, miner_id: v.string() }),
   "job.progress.v1": v.object({ ...jobRef, progress: v.number(), message: v.optional(v.string()) }),
   "job.requeued.v1": v.object({ ...jobRef, reason: v.string(), queue_deadline: v.optional(v.string()) }),
-  "job.completed.v1": v.object({ ...jobRef, miner_id: v.string(), units: v.number(), price: v.number() }),
+  "job.completed.v1": v.object({
+    ...jobRef,
+    miner_id: v.string(),
+    units: v.number(),
+    price: v.number(),
+    receipt_id: v.optional(v.string()),
+    /** SHA-256 of the receipt document's canonical JSON: the leaf settlement anchors. */
+    receipt_sha256: v.optional(v.string()),
+  }),
   "job.failed.v1": v.object({ ...jobRef, error_code: v.string(), error_message: v.optional(v.string()) }),
   "job.cancelled.v1": v.object({ ...jobRef, reason: v.optional(v.string()) }),
+  "receipt.issued.v1": v.object({
+    receipt_id: v.string(),
+    job_id: v.string(),
+    service: v.string(),
+    miner_id: v.string(),
+    amount: v.number(),
+    /** SHA-256 of the receipt document's canonical JSON (RFC 8785): what settlement anchors. */
+    receipt_sha256: v.string(),
+  }),
   "job.refunded.v1": v.object({
     ...jobRef,
     amount: v.number(),
@@ -186,6 +203,8 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
   "job.failed.v1": "The job failed for good (a non-retryable failure, or no attempts left).",
   "job.cancelled.v1":
     "The client cancelled the job, or an operator did (then with `reason`, and an `actor` in the envelope).",
+  "receipt.issued.v1":
+    "A completed job's signed receipt exists (written by the completion's own transaction; derived from its job.completed.v1, same correlation id).",
   "job.refunded.v1":
     "An operator refunded (part of) a completed job's charge to the client, taken back from the miner's earning and the platform fee in proportion.",
   "job.expired.v1": "The job waited in the queue past its `ttl_seconds` without being claimed.",

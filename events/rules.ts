@@ -34,6 +34,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "job.timed_out.v1",
   "webhook_endpoint.disabled.v1",
   "account.low_balance.v1",
+  "receipt.issued.v1",
 ] as const satisfies readonly EventType[];
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

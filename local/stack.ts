@@ -55,6 +55,23 @@ async function importHandler<T>(modulePath: string): Promise<T> {
   return mod.handler;
 }
 
+/**
+ * The receipt signing key offline: `COORD_RECEIPT_SIGNING_KEY` if set, else the one kept in `.coord/` (generated the
+ * first time, so receipts issued before a restart stay verifiable with the same published key), else (ephemeral
+ * stacks) a new one for this run.
+ */
+async function resolveReceiptKey(dataDir: string | undefined): Promise<void> {
+  if (process.env.COORD_RECEIPT_SIGNING_KEY) return;
+  const { newPrivateSeed } = await import("../core/receipts/ed25519.ts");
+  if (!dataDir) {
+    process.env.COORD_RECEIPT_SIGNING_KEY = newPrivateSeed();
+    return;
+  }
+  const file = join(dataDir, "receipt-signing-key");
+  if (!existsSync(file)) writeFileSync(file, `${newPrivateSeed()}\n`, { mode: 0o600 });
+  process.env.COORD_RECEIPT_SIGNING_KEY = readFileSync(file, "utf8").trim();
+}
+
 function resolveAdminKey(opts: LocalStackOptions, dataDir: string | undefined): string {
   if (opts.adminKey) return opts.adminKey;
   if (!dataDir) return generateApiKey("admin");
@@ -118,6 +135,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const { ensureBootstrapAdmin } = await import("../core/accounts/accounts.ts");
     const adminKey = resolveAdminKey(opts, dataDir);
     await ensureBootstrapAdmin(adminKey);
+    await resolveReceiptKey(dataDir);
+    const { publishedSigningKey } = await import("../core/receipts/signing-key.ts");
+    await publishedSigningKey();
 
     // Event path: stream -> relay handler -> local bus (same rules) -> queues -> consumer handlers.
     const bus = new LocalBus(sqs, async (name) => {

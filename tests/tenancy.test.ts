@@ -60,6 +60,10 @@ const ROUTES: Record<string, Kind> = {
   "POST /v1/jobs/{id}/cancel": "tenant",
   "POST /v1/jobs/{id}/retry": "tenant",
   "GET /v1/jobs/{id}/result": "tenant",
+  "GET /v1/jobs/{id}/receipt": "tenant",
+  "GET /v1/jobs/{id}/receipts": "tenant",
+  "GET /v1/receipts/{id}": "tenant",
+  "POST /v1/receipts/verify": "own",
   "GET /v1/jobs/{id}/events": "tenant",
   "POST /v1/keys/{key_id}/revoke": "tenant",
   "DELETE /v1/keys/{key_id}": "tenant",
@@ -82,6 +86,7 @@ const ROUTES: Record<string, Kind> = {
   "POST /v1/webhooks/jobs/{job_id}/deliveries/{delivery_id}/redeliver": "tenant",
 
   "POST /v1/miners/register": "miner",
+  "POST /v1/miners/challenge": "miner",
   "GET /v1/miners": "miner",
   "POST /v1/miners/heartbeat": "miner",
   "POST /v1/miners/poll": "miner",
@@ -106,6 +111,7 @@ const ROUTES: Record<string, Kind> = {
   "GET /v1/admin/ledger/check": "admin",
   "GET /v1/admin/platform/fees": "admin",
   "POST /v1/admin/jobs/{id}/cancel": "admin",
+  "GET /v1/receipts/keys": "public",
   "POST /v1/admin/jobs/{id}/refund": "admin",
   "POST /v1/payments/checkout": "own",
   "POST /v1/webhooks/stripe": "public",
@@ -301,6 +307,9 @@ function clientRequestsOnA(): Request[] {
     { method: "GET", path: `/v1/jobs/${done}` },
     { method: "GET", path: `/v1/jobs/${done}?wait=1` },
     { method: "GET", path: `/v1/jobs/${done}/result` },
+    { method: "GET", path: `/v1/jobs/${done}/receipt` },
+    { method: "GET", path: `/v1/jobs/${done}/receipts` },
+    { method: "GET", path: `/v1/receipts/rcpt_${done.slice(4)}` },
     { method: "GET", path: `/v1/jobs/${done}/events` },
     { method: "GET", path: `/v1/jobs/${done}/events`, headers: { accept: "text/event-stream" } },
     { method: "POST", path: `/v1/jobs/${held.id}/cancel` },
@@ -469,7 +478,7 @@ describe("two tenants", () => {
 });
 
 /** Miner routes a miner acts on with its own X-Miner-Id only: B's key with A's miner id is the tenancy check. */
-const OWN_MINER_ROUTES = new Set(["POST /v1/miners/register", "GET /v1/miners"]);
+const OWN_MINER_ROUTES = new Set(["POST /v1/miners/register", "POST /v1/miners/challenge", "GET /v1/miners"]);
 
 /** Miner B's key, claiming to be A's miner, on every miner route that names a miner or a job. */
 function minerRequestsOnA(): Request[] {
@@ -591,7 +600,11 @@ describe("key kinds", () => {
 
   it("a miner key on client job and webhook routes is 403", async () => {
     const clientOnly = Object.keys(ROUTES).filter(
-      (r) => /^(GET|POST|PATCH|DELETE) \/v1\/(jobs|services|webhooks)/.test(r) && ROUTES[r] !== "public",
+      // A job's receipts are its miner's too (the miner account that completed it): not client-only.
+      (r) =>
+        /^(GET|POST|PATCH|DELETE) \/v1\/(jobs|services|webhooks)/.test(r) &&
+        ROUTES[r] !== "public" &&
+        !/\/receipts?$/.test(r),
     );
     expect(clientOnly.length).toBeGreaterThan(10);
     for (const route of clientOnly) {

@@ -3,6 +3,10 @@
  * what each key shape serves.
  */
 export const keys = {
+  /** A published receipt signing key (core/receipts): all of them in one small partition, listed together. */
+  receiptKey: (keyId: string) => ({ PK: "RECEIPTKEYS", SK: keyId }),
+  /** A single-use challenge a miner signs to prove it holds the key it registers (core/receipts/challenge.ts). */
+  minerKeyChallenge: (challenge: string) => ({ PK: `KEYCHALLENGE#${challenge}`, SK: "CHALLENGE" }),
   account: (id: string) => ({ PK: `ACCOUNT#${id}`, SK: "ACCOUNT" }),
   /** Every account, by creation (GSI4, keys only: balance updates write no index). */
   accountsByCreation: (createdAt: string, id: string) => ({

@@ -3,13 +3,14 @@ import { queuedCounter } from "../accounts/store.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import type { TransactItem } from "../db/outbox.ts";
-import { ConflictError, CoordError, NotFoundError } from "../errors.ts";
+import { ConflictError, CoordError, NotFoundError, ValidationError } from "../errors.ts";
 import { isId } from "../ids.ts";
 import { assertStorableJson } from "../json.ts";
 import { type Posting, platformFee, platformFeeAccountOf, postingItems } from "../ledger/ledger.ts";
 import { cachedMiner } from "../miners/cache.ts";
 import { getMiner } from "../miners/miners.ts";
 import { releaseSlot } from "../miners/store.ts";
+import { issueReceipt, jsonSha256, verifyCosign } from "../receipts/receipt.ts";
 import { findService } from "../services/registry.ts";
 import { parse } from "../validate.ts";
 import { startInPlace } from "./in-place.ts";
@@ -243,6 +244,26 @@ export async function completeJob(
     const price = Math.min((job.unitPrice ?? 0) * units, job.maxPrice);
     const fee = platformFee(price);
     const money = price === 0 && job.maxPrice === 0 ? [] : chargeItems(job, price, fee, now);
+    const outputSha256 = jsonSha256(body.output);
+    if (body.output_sha256 !== undefined && body.output_sha256 !== outputSha256) {
+      throw new ValidationError([
+        {
+          path: "body.output_sha256",
+          message: `is not the SHA-256 of the output's canonical JSON (RFC 8785): ${outputSha256}`,
+        },
+      ]);
+    }
+    // Refused (422) before anything is written when a miner with a key did not sign this output.
+    const cosign = await verifyCosign(job, body.claim_token, outputSha256, body.signature);
+    const receipt = await issueReceipt(job, {
+      finishedAt: now,
+      units,
+      price,
+      fee,
+      outputSha256,
+      inputSha256: job.inputSha256 ?? jsonSha256(input ?? (await getInput(job.id))),
+      cosign,
+    });
     return applyTransition(job, "complete", {
       changes: {
         finishedAt: now.toISOString(),
@@ -260,13 +281,20 @@ export async function completeJob(
           outputJson,
           outputBytes,
           usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
-          outputSha256: body.output_sha256,
+          outputSha256,
           minerSignature: body.signature,
+          receiptJson: JSON.stringify(receipt),
           observedMs,
         }),
         money,
       },
-      event: { miner_id: job.minerId as string, units, price },
+      event: {
+        miner_id: job.minerId as string,
+        units,
+        price,
+        receipt_id: String(receipt.receipt.receipt_id),
+        receipt_sha256: jsonSha256(receipt),
+      },
       at: now,
     });
   });

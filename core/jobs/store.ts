@@ -244,6 +244,8 @@ export function resultPut(
     usageJson?: string;
     outputSha256?: string;
     minerSignature?: string;
+    /** The signed receipt document, as JSON text (core/receipts). */
+    receiptJson?: string;
     observedMs: number;
   },
 ): TransactItem {

@@ -17,6 +17,7 @@ import { postingItems } from "../ledger/ledger.ts";
 import { ConstraintsSchema, mergeConstraints } from "../matching/constraints.ts";
 import { poolAccessForJob, poolRefused } from "../pools/pools.ts";
 import { assertQueuedQuota, maxQueuedPerAccount } from "../ratelimit/index.ts";
+import { jsonSha256 } from "../receipts/receipt.ts";
 import { defaultConstraints, findService, maxUnits, validateInput } from "../services/registry.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
@@ -148,6 +149,7 @@ export async function submitJob(
     timeoutSeconds,
     constraints,
     inputBytes,
+    inputSha256: jsonSha256(input),
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     queueDeadline: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),

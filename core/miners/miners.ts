@@ -10,6 +10,10 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from ".
 import { knownId } from "../ids.ts";
 import type { Capabilities } from "../matching/constraints.ts";
 import { attachMinerItems, poolForMiner } from "../pools/pools.ts";
+import { canonicalBytes } from "../receipts/canonical.ts";
+import { publicKeyFrom, verifyBytes } from "../receipts/ed25519.ts";
+import { keyProofStatement } from "../receipts/statements.ts";
+import { spendChallenge } from "../receipts/store.ts";
 import { findService } from "../services/registry.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
@@ -75,6 +79,17 @@ export const RegisterInput = v.object({
   accepts_public: v.optional(v.boolean()),
   /** Ed25519 public key (PEM or base64 of the raw 32 bytes), to co-sign output hashes. */
   public_key: v.optional(name("public_key", 1000)),
+  /**
+   * With `public_key`: proof of holding its private key, a signature over the canonical statement
+   * `{type: "coordinator.miner_key_proof.v1", challenge, account_id, miner_name, public_key}` of a challenge from
+   * `POST /v1/miners/challenge` (single use).
+   */
+  key_proof: v.optional(
+    v.object({
+      challenge: v.pipe(v.string(), v.minLength(1), v.maxLength(100)),
+      signature: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+    }),
+  ),
 });
 export type RegisterInput = v.InferOutput<typeof RegisterInput>;
 
@@ -170,21 +185,40 @@ export function silentAt(at: Date, intervalSeconds = config.heartbeatSeconds): s
   return new Date(at.getTime() + 3 * intervalSeconds * 1000).toISOString();
 }
 
-function checkPublicKey(key: string): void {
+/** A registered key must be an Ed25519 public key, and the registration must prove it holds the private half. */
+function checkKeyProof(accountId: string, body: RegisterInput): void {
+  const publicKey = body.public_key as string;
+  let key: ReturnType<typeof publicKeyFrom>;
   try {
-    const k = key.includes("BEGIN")
-      ? createPublicKey(key)
-      : createPublicKey({
-          key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(key, "base64")]),
-          format: "der",
-          type: "spki",
-        });
-    if (k.asymmetricKeyType !== "ed25519") throw new Error("not ed25519");
+    key = publicKeyFrom(publicKey);
   } catch {
     throw new ValidationError([
       {
         path: "body.public_key",
         message: "must be an Ed25519 public key (PEM, or base64 of the raw 32 bytes)",
+      },
+    ]);
+  }
+  if (!body.key_proof) {
+    throw new ValidationError([
+      {
+        path: "body.key_proof",
+        message: "a public_key needs a key_proof: sign a challenge from POST /v1/miners/challenge with it",
+      },
+    ]);
+  }
+  const statement = keyProofStatement({
+    challenge: body.key_proof.challenge,
+    account_id: accountId,
+    miner_name: body.name,
+    public_key: publicKey,
+  });
+  if (!verifyBytes(key, canonicalBytes(statement), body.key_proof.signature)) {
+    throw new ValidationError([
+      {
+        path: "body.key_proof.signature",
+        message:
+          "not a signature by public_key of {type: coordinator.miner_key_proof.v1, challenge, account_id, miner_name, public_key} (RFC 8785)",
       },
     ]);
   }
@@ -206,6 +240,14 @@ export async function registerMiner(
     } catch (err) {
       if (!(err instanceof TransactionRefused)) throw err;
       if (err.refusedBy("miner")) throw new ForbiddenError("this miner is banned");
+      if (err.refusedBy("challenge")) {
+        throw new ValidationError([
+          {
+            path: "body.key_proof.challenge",
+            message: "unknown, expired or already used: ask for a new one",
+          },
+        ]);
+      }
       // The pool changed (accepts_public, or ownership) between our read and our write: read it again.
       if (err.refusedBy("pool") && attempt < 3) continue;
       if (err.refusedBy("pool")) throw new ConflictError("the pool kept changing; retry");
@@ -224,7 +266,7 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
       issues.push({ path: `body.prices.${s}`, message: "price for a service this miner does not run" });
   }
   if (issues.length) throw new ValidationError(issues);
-  if (body.public_key) checkPublicKey(body.public_key);
+  if (body.public_key) checkKeyProof(principal.accountId, body);
 
   const id = minerIdFor(principal.accountId, body.name);
   const pool = body.pool ? await poolForMiner(principal.accountId, body.pool) : undefined;
@@ -269,6 +311,11 @@ async function upsertMiner(principal: Principal, input: unknown, correlationId?:
       correlationId,
       data: { miner_id: id, account_id: principal.accountId, services: fields.services },
     }),
+    // The key proof's challenge is spent with the registration, once.
+    challenge:
+      body.key_proof && body.public_key
+        ? spendChallenge(body.key_proof.challenge, principal.accountId, new Date())
+        : undefined,
     // The pool check (a concurrent pool change fails it) and the pool roster entries.
     pool: attachMinerItems(
       pool,

@@ -21,6 +21,7 @@ import { payments, stripeWebhook } from "./routes/payments.ts";
 import { adminPayouts, payouts } from "./routes/payouts.ts";
 import { platform } from "./routes/platform.ts";
 import { pools } from "./routes/pools.ts";
+import { jobReceiptRoutes, receipts } from "./routes/receipts.ts";
 import { registry } from "./routes/registry.ts";
 import { webhooks } from "./routes/webhooks.ts";
 
@@ -60,6 +61,8 @@ export function createApp() {
   app.route("/v1/keys", apiKeys);
   app.route("/v1/registry", registry);
   app.route("/v1/jobs", jobs);
+  app.route("/v1/jobs", jobReceiptRoutes);
+  app.route("/v1/receipts", receipts);
   app.route("/v1/services", shortcuts);
   app.route("/v1/miners", miners);
   app.route("/v1/pools", pools);

@@ -1,5 +1,6 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import { lowBalanceEvents } from "../../core/accounts/low-balance.ts";
+import { derivedId } from "../../core/ids.ts";
 import { inPlaceEvents } from "../../core/jobs/in-place.ts";
 import { type Envelope, validateEnvelope } from "../../events/catalog.ts";
 import type { Publisher } from "../../events/publisher.ts";
@@ -73,7 +74,10 @@ export function eventsOf(changes: StreamChange[]): { seq: string; env: Envelope 
     }
     if (change.eventName !== "INSERT" || item?.entity !== "event" || item.relayed === true) continue;
     try {
-      events.push({ seq: change.seq, env: envelopeFromItem(item) });
+      const env = envelopeFromItem(item);
+      events.push({ seq: change.seq, env });
+      const issued = receiptIssued(env);
+      if (issued) events.push({ seq: change.seq, env: issued });
     } catch (err) {
       log.error("outbox item fails the event catalog; skipped", {
         err: String(err),
@@ -82,6 +86,40 @@ export function eventsOf(changes: StreamChange[]): { seq: string; env: Envelope 
     }
   }
   return events;
+}
+
+/**
+ * A completion's receipt is in its own transaction (the result item), and its `receipt.issued.v1` is derived here
+ * from the completion's event rather than written as a second outbox item: no extra item on the hot path, and the
+ * same id however often the batch is relayed.
+ */
+function receiptIssued(env: Envelope): Envelope | undefined {
+  if (env.type !== "job.completed.v1") return undefined;
+  const data = env.data as {
+    job_id: string;
+    service: string;
+    miner_id: string;
+    price: number;
+    receipt_id?: string;
+    receipt_sha256?: string;
+  };
+  if (!data.receipt_id || !data.receipt_sha256) return undefined;
+  return validateEnvelope({
+    id: derivedId("evt", Date.parse(env.occurred_at), `${data.receipt_id}#issued`),
+    type: "receipt.issued.v1",
+    occurred_at: env.occurred_at,
+    subject: data.receipt_id,
+    account_id: env.account_id,
+    correlation_id: env.correlation_id,
+    data: {
+      receipt_id: data.receipt_id,
+      job_id: data.job_id,
+      service: data.service,
+      miner_id: data.miner_id,
+      amount: data.price,
+      receipt_sha256: data.receipt_sha256,
+    },
+  });
 }
 
 export interface RelayOptions {

@@ -14,6 +14,7 @@ import {
   startJob,
 } from "../../../core/jobs/report.ts";
 import { listMiners, minerView, RegisterInput, registerMiner } from "../../../core/miners/miners.ts";
+import { createChallenge } from "../../../core/receipts/receipts.ts";
 import { MINER_WORK, requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import type { AppEnv } from "../env.ts";
@@ -45,6 +46,17 @@ export const miners = documentedRoutes("/v1/miners", "miners")
       const miner = await registerMiner(c.var.principal, await readJson(c), c.var.requestId);
       return c.json({ miner_id: miner.id, ...minerView(miner) }, 201);
     },
+  )
+  .post(
+    "/challenge",
+    {
+      summary: "A single-use challenge to sign with the key a registration names (key_proof)",
+      auth: "miner",
+      work: "upkeep",
+      responses: { "201": "{challenge, expires_at}" },
+    },
+    writes,
+    async (c) => c.json(await createChallenge(c.var.principal), 201),
   )
   .get("/", { summary: "Your miners", auth: "miner" }, rateLimit("read"), async (c) =>
     c.json(await listMiners(c.var.principal, c.req.query())),
