@@ -7,6 +7,10 @@
 import "sst"
 declare module "sst" {
   export interface Resource {
+    "AnchorPrivateKey": {
+      "type": "sst.sst.Secret"
+      "value": string
+    }
     "Api": {
       "type": "sst.aws.ApiGatewayV2"
       "url": string
@@ -38,6 +42,14 @@ declare module "sst" {
       "type": "sst.aws.Queue"
       "url": string
     }
+    "ChainRpcUrl": {
+      "type": "sst.sst.Secret"
+      "value": string
+    }
+    "ChainWebhookSecret": {
+      "type": "sst.sst.Secret"
+      "value": string
+    }
     "DeadlineSweepCron": {
       "name": string
       "type": "sst.aws.Function"
@@ -49,15 +61,6 @@ declare module "sst" {
       "url": string
     }
     "DoorbellHandler": {
-      "name": string
-      "type": "sst.aws.Function"
-      "url": string
-    }
-    "StreamFailures": {
-      "type": "sst.aws.Queue"
-      "url": string
-    }
-    "StreamHandler": {
       "name": string
       "type": "sst.aws.Function"
       "url": string
@@ -74,6 +77,45 @@ declare module "sst" {
     "JobTimersQueue": {
       "type": "sst.aws.Queue"
       "url": string
+    }
+    "ReceiptSigningKey": {
+      "type": "sst.sst.Secret"
+      "value": string
+    }
+    "SettlementConsumer": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
+    "SettlementCron": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
+    "SettlementDlq": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
+    "SettlementQueue": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
+    "StreamFailures": {
+      "type": "sst.aws.Queue"
+      "url": string
+    }
+    "StreamHandler": {
+      "name": string
+      "type": "sst.aws.Function"
+      "url": string
+    }
+    "StripeSecretKey": {
+      "type": "sst.sst.Secret"
+      "value": string
+    }
+    "StripeWebhookSecret": {
+      "type": "sst.sst.Secret"
+      "value": string
     }
     "Table": {
       "name": string

@@ -19,7 +19,7 @@ export default $config({
     };
   },
   async run() {
-    const { createSecrets } = await import("./stacks/secrets.ts");
+    const { createSecrets, secretEnvironment } = await import("./stacks/secrets.ts");
     const { createTable } = await import("./stacks/table.ts");
     const { createQueues, queueEnvironment, subscribeConsumers } = await import("./stacks/queues.ts");
     const { createBus } = await import("./stacks/bus.ts");
@@ -46,6 +46,10 @@ export default $config({
           Object.entries(process.env).filter(([k, v]) => k.startsWith("COORD_WEBHOOK_") && v !== undefined),
         ) as Record<string, string>),
         ...queueEnvironment(queues),
+        // Secrets in the variables core/ reads. An environment variable (visible to whoever may read the function's
+        // configuration) rather than the SDK's encrypted bundle, so that core/ needs no deploy-specific reader;
+        // docs/decisions.md says why and what it costs.
+        ...secretEnvironment(secrets),
       },
       // DLQs too: the admin DLQ routes peek and redrive them, consumers move poison messages there.
       link: [table, bus, ...queues.flatMap((q) => [q.queue, q.dlq]), ...Object.values(secrets)],

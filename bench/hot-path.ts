@@ -840,8 +840,16 @@ type MoneyFigures = Record<
   { transactions: number; items: number; moneyItems: number; moneyWcu: number }
 >;
 
+/** What a receipt costs a completion: its bytes in the result item and the time to build and sign it. */
+interface ReceiptFigures {
+  bytes: number;
+  signMicros: Summary;
+  cosignVerifyMicros: Summary;
+}
+
 interface SerialFigures {
   money?: MoneyFigures;
+  receipts?: ReceiptFigures;
   jobs: number;
   claimP50Ms: number;
   completeP50Ms: number;
@@ -871,6 +879,71 @@ function serialFrom(s: SerialResult): SerialFigures {
       ]),
     ),
   };
+}
+
+/**
+ * A receipt's cost, measured on its own (the serial pass's jobs carry one each; their write units are in the rows
+ * above): the signed document's size as stored, and the CPU time of building and signing one (canonical JSON +
+ * Ed25519), and of checking a miner's co-signature, in this process.
+ */
+async function measureReceipts(n = 2000): Promise<ReceiptFigures> {
+  const { generateKeyPairSync } = await import("node:crypto");
+  const { issueReceipt, jsonSha256, sha256Hex } = await import("../core/receipts/receipt.ts");
+  const { canonicalBytes } = await import("../core/receipts/canonical.ts");
+  const { signBytes, verifyBytes } = await import("../core/receipts/ed25519.ts");
+  const { resultStatement } = await import("../core/receipts/statements.ts");
+  const now = new Date().toISOString();
+  const job = {
+    id: "job_01m8tnpr9hqrtpm560cwrmngx7",
+    accountId: "acct_01m8tnpr9hqrtpm560cwrmngx7",
+    minerAccountId: "acct_01m8tnpr9hqrtpm560cwrmngx8",
+    minerId: "mnr_01m8tnpr9hqrtpm560cwrmngx7",
+    service: "echo",
+    attempt: 1,
+    unitPrice: 50,
+    startedAt: now,
+  } as unknown as Parameters<typeof issueReceipt>[0];
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const statement = canonicalBytes(
+    resultStatement({
+      job_id: job.id,
+      attempt: 1,
+      claim_token_sha256: sha256Hex("ct_x"),
+      output_sha256: jsonSha256({}),
+    }),
+  );
+  const cosig = signBytes(privateKey, statement);
+  const sign: number[] = [];
+  const verify: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const doc = await issueReceipt(job, {
+      finishedAt: new Date(),
+      units: 1,
+      price: 50,
+      fee: 5,
+      outputSha256: jsonSha256({ i }),
+      inputSha256: jsonSha256({ bench: i }),
+      cosign: { public_key: "A".repeat(43), claim_token_sha256: sha256Hex("ct_x"), signature: cosig },
+    });
+    sign.push((performance.now() - t0) * 1000);
+    bytes = Buffer.byteLength(JSON.stringify(doc));
+    const t1 = performance.now();
+    verifyBytes(publicKey, statement, cosig);
+    verify.push((performance.now() - t1) * 1000);
+  }
+  return { bytes, signMicros: summarize(sign), cosignVerifyMicros: summarize(verify) };
+}
+
+function printReceipts(r: ReceiptFigures): void {
+  console.log("\n== What a receipt adds per job [measured] ==");
+  console.log(
+    `  in the completion's own transaction, inside the result item it writes anyway: no request, no transaction item; ${r.bytes} bytes of signed document (co-signed), which can take the result item over 1 KB: +2 WCU as AWS bills a transactional write per KB`,
+  );
+  console.log(
+    `  building and signing one (RFC 8785 + Ed25519): p50 ${num(r.signMicros.p50, 0)} us, p99 ${num(r.signMicros.p99, 0)} us; checking a miner's co-signature: p50 ${num(r.cosignVerifyMicros.p50, 0)} us`,
+  );
 }
 
 /** What the money half costs the hot path: the ledger's items inside the job's own transactions, per job. */
@@ -1235,6 +1308,8 @@ async function main() {
       raw.serialWaiting = w;
       printSerial(serialFig, serialFrom(w));
       printMoney(serialFig, previous?.serial);
+      serialFig.receipts = await measureReceipts();
+      printReceipts(serialFig.receipts);
     }
 
     if (args.only.has("scaling")) {

@@ -8,6 +8,7 @@ import { accountCommands } from "./commands/account.ts";
 import { adminCommands } from "./commands/admin.ts";
 import { jobCommands } from "./commands/jobs.ts";
 import { minerCommands } from "./commands/miner.ts";
+import { receiptCommands } from "./commands/receipts.ts";
 import { serviceCommands } from "./commands/services.ts";
 import { startCommands } from "./commands/start.ts";
 import { Api, ApiError, DEFAULT_URL, describeProblem } from "./http.ts";
@@ -17,6 +18,7 @@ export const COMMANDS: Command[] = [
   ...jobCommands,
   ...serviceCommands,
   ...accountCommands,
+  ...receiptCommands,
   ...adminCommands,
   ...minerCommands,
 ];

@@ -20,7 +20,8 @@ export type ErrorCode =
   | "quota_exceeded"
   | "upgrade_required"
   | "bad_signature"
-  | "payments_not_configured";
+  | "payments_not_configured"
+  | "settlement_not_configured";
 
 export interface Issue {
   /** JSON path of the offending field, e.g. `input.prompt` or `body` */

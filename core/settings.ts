@@ -77,6 +77,40 @@ export const SETTINGS = {
     integer: true,
     what: "available micro-credits under which an account without its own threshold gets account.low_balance.v1",
   },
+  COORD_SETTLEMENT_BATCH_SIZE: {
+    default: 256,
+    min: 1,
+    // The sealed batch's leaves are one item (64 hex characters each): 4096 of them stay well under 400 KB.
+    max: 4096,
+    integer: true,
+    what: "receipts per settlement batch: a full batch is sealed as soon as this many wait",
+  },
+  COORD_SETTLEMENT_BATCH_SECONDS: {
+    default: 60,
+    min: 0.1,
+    max: 86_400,
+    what: "age of the oldest waiting receipt at which the waiting ones are sealed, however few",
+  },
+  COORD_CHAIN_CONFIRMATIONS: {
+    default: 2,
+    min: 1,
+    max: 1000,
+    integer: true,
+    what: "blocks (the anchoring transaction's own included) after which a batch is confirmed",
+  },
+  COORD_CHAIN_FINALITY_BLOCKS: {
+    default: 64,
+    min: 1,
+    max: 100_000,
+    integer: true,
+    what: "depth after which a confirmed batch is no longer re-checked for reorgs",
+  },
+  COORD_LOCAL_CHAIN_BLOCK_SECONDS: {
+    default: 1,
+    min: 0,
+    max: 60,
+    what: "block interval of the local chain `npm start` runs (0: a block per transaction)",
+  },
 } as const satisfies Record<string, NumericSetting>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -4,7 +4,7 @@ import * as v from "valibot";
  * The event catalog: one versioned valibot schema per detail-type. The outbox writes `data` in the same transaction
  * as the state change; the relay validates the envelope against this catalog before it reaches the bus, and every
  * consumer parses it again on the way in. It lists only what the coordinator emits (tests/docs.test.ts checks that
- * each type has an emitter): receipts, payments and settlement add their types when they land.
+ * each type has an emitter).
  */
 const jobRef = {
   job_id: v.string(),
@@ -90,6 +90,8 @@ export const EVENT_SCHEMAS = {
     max_price: v.number(),
     /** When the queue TTL ends (the job timer's first due time). */
     queue_deadline: v.optional(v.string()),
+    /** SHA-256 of the input's canonical JSON (RFC 8785), as the receipt names it. */
+    input_sha256: v.optional(v.string()),
   }),
   "job.assigned.v1": v.object({
     ...jobRef,
@@ -120,6 +122,36 @@ export const EVENT_SCHEMAS = {
     amount: v.number(),
     /** SHA-256 of the receipt document's canonical JSON (RFC 8785): what settlement anchors. */
     receipt_sha256: v.string(),
+  }),
+  "settlement.anchored.v1": v.object({
+    batch_id: v.string(),
+    /** The batch's Merkle root (docs/settlement.md), 0x hex. */
+    root: v.string(),
+    leaves: v.number(),
+    chain_id: v.number(),
+    transaction_hash: v.string(),
+    /** The batch's anchoring attempt (1 first; each re-anchor after a reorg adds one). */
+    attempt: v.number(),
+  }),
+  "settlement.confirmed.v1": v.object({
+    batch_id: v.string(),
+    root: v.string(),
+    leaves: v.number(),
+    chain_id: v.number(),
+    transaction_hash: v.string(),
+    block_number: v.number(),
+    block_hash: v.string(),
+    confirmations: v.number(),
+  }),
+  "settlement.reverted.v1": v.object({
+    batch_id: v.string(),
+    root: v.string(),
+    leaves: v.number(),
+    chain_id: v.number(),
+    /** The transaction that no longer anchors the batch, and its block when it had been seen in one. */
+    transaction_hash: v.string(),
+    block_number: v.nullable(v.number()),
+    reason: v.picklist(["reorged", "dropped", "failed"]),
   }),
   "job.refunded.v1": v.object({
     ...jobRef,
@@ -205,6 +237,12 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
     "The client cancelled the job, or an operator did (then with `reason`, and an `actor` in the envelope).",
   "receipt.issued.v1":
     "A completed job's signed receipt exists (written by the completion's own transaction; derived from its job.completed.v1, same correlation id).",
+  "settlement.anchored.v1":
+    "A sealed batch of receipts had its Merkle root sent on chain in a transaction (not yet confirmed).",
+  "settlement.confirmed.v1":
+    "A batch's anchoring transaction is `COORD_CHAIN_CONFIRMATIONS` blocks deep on the canonical chain, as the coordinator read it from the chain: its receipts' proofs are final unless a reorg reverts it.",
+  "settlement.reverted.v1":
+    "A batch's anchoring transaction left the canonical chain (`reorged`), failed, or was `dropped`: the batch is pending again and will be re-anchored in a new transaction.",
   "job.refunded.v1":
     "An operator refunded (part of) a completed job's charge to the client, taken back from the miner's earning and the platform fee in proportion.",
   "job.expired.v1": "The job waited in the queue past its `ttl_seconds` without being claimed.",

@@ -25,12 +25,21 @@ export async function runLocalStack(opts: RunOptions): Promise<LocalStack> {
   const stack = await startLocalStack(opts);
   const data = opts.ephemeral ? "in memory (COORD_EPHEMERAL=1)" : (opts.dataDir ?? ".coord/");
   if (opts.json) {
-    out(JSON.stringify({ url: stack.url, api: `${stack.url}/v1`, admin_key: stack.adminKey, data }));
+    out(
+      JSON.stringify({
+        url: stack.url,
+        api: `${stack.url}/v1`,
+        admin_key: stack.adminKey,
+        data,
+        chain_rpc_url: stack.chain.rpcUrl ?? null,
+      }),
+    );
   } else {
     out(`Coordinator is up in ${((performance.now() - started) / 1000).toFixed(1)}s`);
     out(`  API:        ${stack.url}/v1  (health: ${stack.url}/v1/health)`);
     out(`  Admin key:  ${stack.adminKey}`);
     out(`  Data:       ${data}`);
+    out(`  Chain:      ${stack.chain.rpcUrl ?? "none (settlement seals batches, anchors nothing)"}`);
     out("Press Ctrl-C to stop.");
   }
   let stopping = false;

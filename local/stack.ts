@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,6 +18,7 @@ import { assertSettings } from "../core/settings.ts";
 import { QUEUES } from "../events/queues.ts";
 import { SCHEDULES } from "../functions/cron/schedules.ts";
 import { LocalBus } from "./bus.ts";
+import { type LocalChain, startLocalChain } from "./chain.ts";
 import { startCron } from "./cron.ts";
 import { startDynamoLocal } from "./dynamo.ts";
 import { QueuePoller, type SqsHandler } from "./queue-poller.ts";
@@ -44,7 +46,18 @@ export interface LocalStack {
   dynamoEndpoint: string;
   sqsEndpoint: string;
   queueUrls: Record<string, { url: string; dlqUrl: string }>;
+  /** The chain settlement anchors on (the local one unless COORD_CHAIN_RPC_URL named another) and its webhook key. */
+  chain: ChainInfo;
   stop(): Promise<void>;
+}
+
+export interface ChainInfo {
+  /** Unset only when COORD_CHAIN_RPC_URL was set without the anchoring key: settlement then seals but never anchors. */
+  rpcUrl: string | undefined;
+  chainId: number | undefined;
+  /** The anchoring account (the transactions' sender). */
+  anchorAddress: string | undefined;
+  webhookSecret: string;
 }
 
 const root = new URL("..", import.meta.url);
@@ -70,6 +83,58 @@ async function resolveReceiptKey(dataDir: string | undefined): Promise<void> {
   const file = join(dataDir, "receipt-signing-key");
   if (!existsSync(file)) writeFileSync(file, `${newPrivateSeed()}\n`, { mode: 0o600 });
   process.env.COORD_RECEIPT_SIGNING_KEY = readFileSync(file, "utf8").trim();
+}
+
+/**
+ * The chain: COORD_CHAIN_RPC_URL if set, else a local chain of our own (in memory, or kept under `<dataDir>/chain/`)
+ * whose coordinates the in-process handlers read from the environment, as they would on AWS.
+ */
+async function resolveChain(dataDir: string | undefined): Promise<LocalChain | undefined> {
+  if (process.env.COORD_CHAIN_RPC_URL) return undefined;
+  const chain = await startLocalChain({ dataDir });
+  Object.assign(process.env, {
+    COORD_CHAIN_RPC_URL: chain.rpcUrl,
+    COORD_CHAIN_ID: String(chain.chainId),
+    COORD_ANCHOR_PRIVATE_KEY: chain.anchorPrivateKey,
+  });
+  return {
+    ...chain,
+    stop: async () => {
+      await chain.stop();
+      // A stack started later in this process starts its own chain rather than pointing at this stopped one.
+      if (process.env.COORD_CHAIN_RPC_URL === chain.rpcUrl) {
+        delete process.env.COORD_CHAIN_RPC_URL;
+        delete process.env.COORD_CHAIN_ID;
+        delete process.env.COORD_ANCHOR_PRIVATE_KEY;
+      }
+    },
+  };
+}
+
+/** The chain webhook's signing key offline: COORD_CHAIN_WEBHOOK_SECRET, else kept in `.coord/` (or new per run). */
+function resolveChainWebhookSecret(dataDir: string | undefined): string {
+  if (process.env.COORD_CHAIN_WEBHOOK_SECRET) return process.env.COORD_CHAIN_WEBHOOK_SECRET;
+  const fresh = () => randomBytes(32).toString("base64url");
+  let secret = fresh();
+  if (dataDir) {
+    const file = join(dataDir, "chain-webhook-secret");
+    if (!existsSync(file)) writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    secret = readFileSync(file, "utf8").trim();
+  }
+  process.env.COORD_CHAIN_WEBHOOK_SECRET = secret;
+  return secret;
+}
+
+async function chainInfo(webhookSecret: string): Promise<ChainInfo> {
+  const key = process.env.COORD_ANCHOR_PRIVATE_KEY;
+  const { privateKeyToAccount } = await import("viem/accounts");
+  const id = Number(process.env.COORD_CHAIN_ID);
+  return {
+    rpcUrl: process.env.COORD_CHAIN_RPC_URL,
+    chainId: Number.isSafeInteger(id) && id > 0 ? id : undefined,
+    anchorAddress: key ? privateKeyToAccount(key as `0x${string}`).address.toLowerCase() : undefined,
+    webhookSecret,
+  };
 }
 
 function resolveAdminKey(opts: LocalStackOptions, dataDir: string | undefined): string {
@@ -100,11 +165,15 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     for (const stop of stops.reverse()) await stop().catch((err) => onError("stop", err));
   };
   try {
-    const [dynamo, sqsLocal] = await Promise.all([
+    const [dynamo, sqsLocal, localChain] = await Promise.all([
       startDynamoLocal({ dataDir: dataDir && join(dataDir, "dynamodb") }),
       startSqsLocal(),
+      resolveChain(dataDir),
     ]);
     stops.push(dynamo.stop, sqsLocal.stop);
+    // Stopped after the cron and the consumers that use it (stops run in reverse).
+    if (localChain) stops.push(localChain.stop);
+    const chain = await chainInfo(resolveChainWebhookSecret(dataDir));
 
     // One instance: every writer (API, stream, consumers, sweep) announces work in this process, and every mark and
     // clear of the queue summary is made here (so this instance's copy of it is the table's), so waiting polls are
@@ -211,6 +280,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       dynamoEndpoint: dynamo.endpoint,
       sqsEndpoint: sqsLocal.endpoint,
       queueUrls,
+      chain,
       stop: stopAll,
     };
   } catch (err) {

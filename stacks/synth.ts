@@ -18,10 +18,18 @@ import { QUEUES } from "../events/queues.ts";
 import { RULES } from "../events/rules.ts";
 import { SCHEDULES } from "../functions/cron/schedules.ts";
 import { LAMBDA } from "./entries.ts";
-import { SECRET_NAMES } from "./secrets.ts";
+import { SECRET_ENV, SECRET_NAMES } from "./secrets.ts";
 import { STREAM_READING } from "./stream.ts";
 
 type Inputs = Record<string, unknown>;
+
+/** Pulumi's wire form of a secret value (the function's environment holds secrets): its signature key and the value. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+function unsecret(value: unknown): unknown {
+  return value && typeof value === "object" && SECRET_SIG in value
+    ? (value as unknown as { value: unknown }).value
+    : value;
+}
 interface Created {
   type: string;
   name: string;
@@ -122,6 +130,9 @@ async function synth(): Promise<{ created: Created[]; outputs: unknown }> {
   };
   for (const name of SECRET_NAMES) process.env[`SST_SECRET_${name}`] = `synth-${name}`;
 
+  // `sst deploy` hands the program each secret's value as SST_SECRET_<Name>; synth gives stand-ins, so that what
+  // the functions get from the secrets (their environment) can be checked.
+  for (const name of SECRET_NAMES) process.env[`SST_SECRET_${name}`] ??= `synth-${name}`;
   const { default: config } = (await import(join(root, "sst.config.ts"))) as {
     default: { app(input: { stage: string }): Inputs; run(): Promise<unknown> };
   };
@@ -227,18 +238,23 @@ function check(created: Created[]): string[] {
   }
   for (const component of ["DoorbellHandler", "StreamHandler"]) {
     const fn = named("aws:lambda/function:Function", `${component}Function`);
-    const env = (fn?.inputs.environment as { variables?: Inputs } | undefined)?.variables ?? {};
+    const env = (unsecret(fn?.inputs.environment) as { variables?: Inputs } | undefined)?.variables ?? {};
     expect(typeof env.COORD_DOORBELL_ENDPOINT === "string", `${component} env COORD_DOORBELL_ENDPOINT`);
     const role = JSON.stringify(named("aws:iam/role:Role", `${component}Role`)?.inputs ?? {});
     expect(role.includes("execute-api:ManageConnections"), `${component} may manage doorbell connections`);
   }
 
   for (const fn of of("aws:lambda/function:Function")) {
-    const env = (fn.inputs.environment as { variables?: Inputs } | undefined)?.variables ?? {};
+    const env = (unsecret(fn.inputs.environment) as { variables?: Inputs } | undefined)?.variables ?? {};
     expect(fn.inputs.runtime === LAMBDA.runtime, `${fn.name} runtime ${LAMBDA.runtime}`);
     expect(JSON.stringify(fn.inputs.architectures) === `["${LAMBDA.architecture}"]`, `${fn.name} arm64`);
-    for (const name of ["COORD_TABLE_NAME", "COORD_BUS_NAME", "COORD_QUEUE_PREFIX"]) {
-      expect(typeof env[name] === "string", `${fn.name} env ${name}`);
+    for (const name of [
+      "COORD_TABLE_NAME",
+      "COORD_BUS_NAME",
+      "COORD_QUEUE_PREFIX",
+      ...Object.values(SECRET_ENV),
+    ]) {
+      expect(env[name] !== undefined, `${fn.name} env ${name}`);
     }
   }
   for (const name of SECRET_NAMES) expect(Boolean(named("sst:sst:Secret", name)), `secret ${name}`);

@@ -88,8 +88,11 @@ function variantsFor(op: Op, good: (name: string) => string, keys: Record<string
   const base = fill();
   const key = op.auth === "none" ? undefined : keys[op.auth === "any" ? "client" : op.auth];
   const auth: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
-  // The routes a miner calls as one of its miners (register and the listing name no miner).
-  const asMiner = op.path.startsWith("/v1/miners/") && op.path !== "/v1/miners/register";
+  // The routes a miner calls as one of its miners (register, its key challenge and the listing name no miner).
+  const asMiner =
+    op.path.startsWith("/v1/miners/") &&
+    op.path !== "/v1/miners/register" &&
+    op.path !== "/v1/miners/challenge";
   const miner: Record<string, string> = asMiner ? { "x-miner-id": good("miner_id") } : {};
   const ok = { ...auth, ...miner };
   const json = { "content-type": "application/json" };

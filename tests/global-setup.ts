@@ -14,6 +14,8 @@ declare module "vitest" {
     };
     /** The Stripe stand-in (tests/stripe-stand-in.ts) the stack's Stripe SDK talks to, and the webhook secrets. */
     stripe: { url: string; webhookSecret: string; previousWebhookSecret: string };
+    /** The local chain settlement anchors on (local/chain.ts): its RPC URL, the anchoring account, the webhook key. */
+    chain: { rpcUrl: string; chainId: number; anchorAddress: string; webhookSecret: string };
   }
 }
 
@@ -37,6 +39,15 @@ export default async function setup(project: TestProject) {
   process.env.COORD_STRIPE_WEBHOOK_SECRET ??= "whsec_test_current";
   process.env.COORD_STRIPE_WEBHOOK_SECRET_PREVIOUS ??= "whsec_test_previous";
   process.env.COORD_CREDIT_RATES ??= "usd:10000,eur:11000";
+  // Settlement in seconds: batches close after 1 s (or 16 receipts), the local chain mines a block every 0.5 s and a
+  // batch is confirmed 2 blocks deep, re-checked for reorgs until 40 deep.
+  process.env.COORD_SETTLEMENT_BATCH_SECONDS ??= "1";
+  process.env.COORD_SETTLEMENT_BATCH_SIZE ??= "16";
+  process.env.COORD_LOCAL_CHAIN_BLOCK_SECONDS ??= "0.5";
+  process.env.COORD_CHAIN_CONFIRMATIONS ??= "2";
+  process.env.COORD_CHAIN_FINALITY_BLOCKS ??= "40";
+  // The stack's own local chain, whatever the shell says: the tests snapshot and revert it.
+  delete process.env.COORD_CHAIN_RPC_URL;
   const stack = await startLocalStack({ ephemeral: true, port: 0 });
   project.provide("stack", {
     url: stack.url,
@@ -51,6 +62,9 @@ export default async function setup(project: TestProject) {
     webhookSecret: process.env.COORD_STRIPE_WEBHOOK_SECRET,
     previousWebhookSecret: process.env.COORD_STRIPE_WEBHOOK_SECRET_PREVIOUS,
   });
+  const { rpcUrl, chainId, anchorAddress, webhookSecret } = stack.chain;
+  if (!rpcUrl || !chainId || !anchorAddress) throw new Error("the test stack has no chain");
+  project.provide("chain", { rpcUrl, chainId, anchorAddress, webhookSecret });
   return async () => {
     await stack.stop();
     await stripe.close();

@@ -1,5 +1,10 @@
 import { generateKeyPairSync, sign } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { IO } from "../cli/command.ts";
+import { main } from "../cli/main.ts";
 import { base64url, canonicalBytes } from "../core/receipts/canonical.ts";
 import { rawPublicKey, signBytes } from "../core/receipts/ed25519.ts";
 import { jsonSha256, sha256Hex } from "../core/receipts/receipt.ts";
@@ -15,6 +20,7 @@ import {
   minerCall,
   pollJobs,
   registeredMiner,
+  stack,
   submitEcho,
   type TestMiner,
 } from "./fixture.ts";
@@ -348,5 +354,44 @@ describe("miner co-signatures", () => {
     const res = await minerCall(miner, jobId, "result", { claim_token: token, output: {}, signature: "x" });
     expect(res.status).toBe(422);
     expect(JSON.stringify(res.body)).toContain("body.signature");
+  });
+});
+
+describe("coord receipts verify", () => {
+  it("verifies a receipt file offline and by id, and exits 2 for a changed one", async () => {
+    const { client, miner, jobId, token } = await completed();
+    await minerCall(miner, jobId, "result", { claim_token: token, output: { cli: true } });
+    const doc = (await api<Doc>("GET", `/v1/jobs/${jobId}/receipt`, { key: client.key })).body;
+    const dir = mkdtempSync(join(tmpdir(), "coord-receipts-"));
+    try {
+      const good = join(dir, "good.json");
+      const bad = join(dir, "bad.json");
+      const keys = join(dir, "keys.json");
+      writeFileSync(good, JSON.stringify(doc));
+      writeFileSync(bad, JSON.stringify({ ...doc, receipt: { ...doc.receipt, amount: 0 } }));
+      writeFileSync(keys, JSON.stringify({ keys: await publishedKeys() }));
+      const run = async (args: string[], key?: string) => {
+        let stdout = "";
+        const io: IO = {
+          stdout: (t) => {
+            stdout += t;
+          },
+          stderr: () => {},
+          env: { COORD_URL: stack.url, ...(key ? { COORD_API_KEY: key } : {}) },
+        };
+        return { code: await main(args, io), stdout };
+      };
+      const offline = await run(["receipts", "verify", good, "--keys", keys, "--json"]);
+      expect(offline.code).toBe(0);
+      expect(JSON.parse(offline.stdout)).toMatchObject({ valid: true, receipt_id: doc.receipt.receipt_id });
+      const changed = await run(["receipts", "verify", bad, "--keys", keys]);
+      expect(changed.code).toBe(2);
+      expect(changed.stdout).toContain("bad_signature");
+      const byId = await run(["receipts", "verify", String(doc.receipt.receipt_id), "--json"], client.key);
+      expect(byId.code).toBe(0);
+      expect(JSON.parse(byId.stdout)).toMatchObject({ valid: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

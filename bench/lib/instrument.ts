@@ -105,6 +105,7 @@ function countTransaction(ctx: Ctx | undefined, rec: CapacityRecord): void {
   if (rec.error || rec.operation !== "TransactWriteItems" || ctx?.kind !== "request") return;
   const items = ((rec.input as Item).TransactItems as Item[] | undefined) ?? [];
   const money = items.filter(isMoneyItem);
+
   const label = classify(ctx.method, ctx.path, 200) ?? `${ctx.method} ${ctx.path}`;
   const shape = transactions.get(label) ?? { count: 0, items: 0, moneyItems: 0, moneyWcu: 0 };
   shape.count++;

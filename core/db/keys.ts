@@ -117,6 +117,29 @@ export const keys = {
   webhookDelivery: (targetId: string, messageId: string) => ({ PK: `WHDLV#${targetId}`, SK: messageId }),
   /** When a job's last progress webhook went out (throttle). */
   webhookThrottle: (jobId: string) => ({ PK: `WHTHROTTLE#${jobId}`, SK: "THROTTLE" }),
+  /** A settlement batch (core/settlement): status, leaf count, root, its anchoring transaction and block. */
+  settlementBatch: (batchId: string) => ({ PK: `SETTLEBATCH#${batchId}`, SK: "BATCH" }),
+  /** A batch being sealed: the receipts its sealer chose (deleted by the seal), so a crashed seal can be finished. */
+  settlementSealing: (batchId: string) => ({ PK: `SETTLEBATCH#${batchId}`, SK: "SEALING" }),
+  /** A sealed batch's leaves, sorted, in one item: what proofs are computed from. */
+  settlementTree: (batchId: string) => ({ PK: `SETTLEBATCH#${batchId}`, SK: "TREE" }),
+  /** A receipt's leaf: written once (the consumer's idempotency); names its batch once a seal claimed it. */
+  settlementLeaf: (receiptId: string) => ({ PK: `SETTLELEAF#${receiptId}`, SK: "LEAF" }),
+  /** Leaves no batch has claimed yet, oldest first (GSI1, sparse: removed by the claim), sharded by receipt. */
+  settlementUnbatched: (shard: number, recordedAt: string, receiptId: string) => ({
+    GSI1PK: `SETTLEMENT#unbatched#${shard}`,
+    GSI1SK: `${recordedAt}#${receiptId}`,
+  }),
+  /** An anchoring transaction -> its batch (the chain webhook names transactions). */
+  settlementTx: (txHash: string) => ({ PK: `SETTLETX#${txHash}`, SK: "TX" }),
+  /**
+   * Batches with work for the settlement cron (GSI1): `sealing` (a seal to finish if its sealer died), `anchor`
+   * (pending), `watch` (anchored or confirmed, not yet final).
+   */
+  settlementWork: (queue: "sealing" | "anchor" | "watch", at: string, batchId: string) => ({
+    GSI1PK: `SETTLEMENT#${queue}`,
+    GSI1SK: `${at}#${batchId}`,
+  }),
   consumed: (consumer: string, eventId: string) => ({
     PK: `CONSUMED#${consumer}#${eventId}`,
     SK: "CONSUMED",

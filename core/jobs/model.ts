@@ -28,8 +28,6 @@ export const JobItem = v.object({
   timeoutSeconds: v.number(),
   constraints: ConstraintsSchema,
   inputBytes: v.number(),
-  /** SHA-256 of the input's canonical JSON (RFC 8785), for the receipt (core/receipts). */
-  inputSha256: v.optional(v.string()),
   createdAt: v.string(),
   updatedAt: v.string(),
   queueDeadline: v.string(),

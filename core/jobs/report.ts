@@ -18,7 +18,7 @@ import type { Job } from "./model.ts";
 import { payloadText } from "./payload.ts";
 import { loadJob } from "./read.ts";
 import { isTerminal, LEASED } from "./statuses.ts";
-import { getInput, resultPut } from "./store.ts";
+import { getInput, getJobAndInputHash, resultPut } from "./store.ts";
 import { applyTransition, TransactionRefused } from "./transition.ts";
 
 const ClaimToken = v.pipe(
@@ -90,8 +90,11 @@ async function heldJob(
   minerId: string | undefined,
   jobId: string,
   token: string,
-): Promise<Job> {
-  return assertHeld(principal, minerId, await loadJob(jobId), token);
+  withInputHash = false,
+): Promise<{ job: Job; inputSha256?: string }> {
+  if (!withInputHash) return { job: await assertHeld(principal, minerId, await loadJob(jobId), token) };
+  const read = isId(jobId, "job") ? await getJobAndInputHash(jobId) : {};
+  return { job: await assertHeld(principal, minerId, read.job, token), inputSha256: read.inputSha256 };
 }
 
 /** `job` if the caller's miner holds it under `token`; otherwise the error that says why (see heldJob). */
@@ -133,12 +136,13 @@ async function onHeld<T>(
   minerId: string | undefined,
   jobId: string,
   token: string,
-  fn: (job: Job) => Promise<T>,
+  fn: (job: Job, inputSha256?: string) => Promise<T>,
+  opts: { withInputHash?: boolean } = {},
 ): Promise<T> {
   for (let i = 0; ; i++) {
-    const job = await heldJob(principal, minerId, jobId, token);
+    const { job, inputSha256 } = await heldJob(principal, minerId, jobId, token, opts.withInputHash);
     try {
-      return await fn(job);
+      return await fn(job, inputSha256);
     } catch (err) {
       if (!(err instanceof TransactionRefused) || !err.jobChanged || i >= 3) throw err;
     }
@@ -233,71 +237,78 @@ export async function completeJob(
   // Refused before the job is touched: the job stays with the miner, which may send a result it can store.
   assertStorableJson(body.output, "body.output");
   const { json: outputJson, bytes: outputBytes } = payloadText(body.output, "output", "body.output");
-  return onHeld(principal, minerId, jobId, body.claim_token, async (job) => {
-    const now = new Date();
-    const def = findService(job.service);
-    // Only a meter that prices by the input (frames, GPUs) needs it read back.
-    const input = def?.meterReadsInput ? await getInput(job.id) : undefined;
-    // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
-    const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
-    const units = Math.max(0, def?.meter(input, observedMs) ?? 0);
-    const price = Math.min((job.unitPrice ?? 0) * units, job.maxPrice);
-    const fee = platformFee(price);
-    const money = price === 0 && job.maxPrice === 0 ? [] : chargeItems(job, price, fee, now);
-    const outputSha256 = jsonSha256(body.output);
-    if (body.output_sha256 !== undefined && body.output_sha256 !== outputSha256) {
-      throw new ValidationError([
-        {
-          path: "body.output_sha256",
-          message: `is not the SHA-256 of the output's canonical JSON (RFC 8785): ${outputSha256}`,
-        },
-      ]);
-    }
-    // Refused (422) before anything is written when a miner with a key did not sign this output.
-    const cosign = await verifyCosign(job, body.claim_token, outputSha256, body.signature);
-    const receipt = await issueReceipt(job, {
-      finishedAt: now,
-      units,
-      price,
-      fee,
-      outputSha256,
-      inputSha256: job.inputSha256 ?? jsonSha256(input ?? (await getInput(job.id))),
-      cosign,
-    });
-    return applyTransition(job, "complete", {
-      changes: {
-        finishedAt: now.toISOString(),
+  return onHeld(
+    principal,
+    minerId,
+    jobId,
+    body.claim_token,
+    async (job, submittedInputHash) => {
+      const now = new Date();
+      const def = findService(job.service);
+      // Only a meter that prices by the input (frames, GPUs) needs it read back.
+      const input = def?.meterReadsInput ? await getInput(job.id) : undefined;
+      // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
+      const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
+      const units = Math.max(0, def?.meter(input, observedMs) ?? 0);
+      const price = Math.min((job.unitPrice ?? 0) * units, job.maxPrice);
+      const fee = platformFee(price);
+      const money = price === 0 && job.maxPrice === 0 ? [] : chargeItems(job, price, fee, now);
+      const outputSha256 = jsonSha256(body.output);
+      if (body.output_sha256 !== undefined && body.output_sha256 !== outputSha256) {
+        throw new ValidationError([
+          {
+            path: "body.output_sha256",
+            message: `is not the SHA-256 of the output's canonical JSON (RFC 8785): ${outputSha256}`,
+          },
+        ]);
+      }
+      // Refused (422) before anything is written when a miner with a key did not sign this output.
+      const cosign = await verifyCosign(job, body.claim_token, outputSha256, body.signature);
+      const receipt = await issueReceipt(job, {
+        finishedAt: now,
         units,
         price,
         fee,
-        progress: 1,
-        claimToken: job.claimToken,
-      },
-      condition: tokenCondition(body.claim_token),
-      with: {
-        slot: releaseSlot(job),
-        // JSON text, not maps: stored and read back exactly (core/jobs/payload.ts).
-        result: resultPut(job.id, {
-          outputJson,
-          outputBytes,
-          usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
-          outputSha256,
-          minerSignature: body.signature,
-          receiptJson: JSON.stringify(receipt),
-          observedMs,
-        }),
-        money,
-      },
-      event: {
-        miner_id: job.minerId as string,
-        units,
-        price,
-        receipt_id: String(receipt.receipt.receipt_id),
-        receipt_sha256: jsonSha256(receipt),
-      },
-      at: now,
-    });
-  });
+        outputSha256,
+        // Recorded by the submit; a job older than its event's retention has its input read and hashed.
+        inputSha256: submittedInputHash ?? jsonSha256(input ?? (await getInput(job.id))),
+        cosign,
+      });
+      return applyTransition(job, "complete", {
+        changes: {
+          finishedAt: now.toISOString(),
+          units,
+          price,
+          fee,
+          progress: 1,
+          claimToken: job.claimToken,
+        },
+        condition: tokenCondition(body.claim_token),
+        with: {
+          slot: releaseSlot(job),
+          // JSON text, not maps: stored and read back exactly (core/jobs/payload.ts).
+          result: resultPut(job.id, {
+            outputJson,
+            outputBytes,
+            usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
+            // The output's hash and the miner's co-signature are in the receipt: not stored twice.
+            receiptJson: JSON.stringify(receipt),
+            observedMs,
+          }),
+          money,
+        },
+        event: {
+          miner_id: job.minerId as string,
+          units,
+          price,
+          receipt_id: String(receipt.receipt.receipt_id),
+          receipt_sha256: jsonSha256(receipt),
+        },
+        at: now,
+      });
+    },
+    { withInputHash: true },
+  );
 }
 
 /**

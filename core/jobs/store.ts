@@ -29,6 +29,23 @@ export async function getJob(id: string): Promise<Job | undefined> {
   return item ? v.parse(JobItem, item) : undefined;
 }
 
+/**
+ * The job and the input hash its submit recorded (in its first event, `job.submitted.v1`), in one strongly consistent
+ * batch read: what a completion needs for the receipt, for the request a plain read of the job costs.
+ */
+export async function getJobAndInputHash(id: string): Promise<{ job?: Job; inputSha256?: string }> {
+  const jobKey = keys.job(id);
+  const eventKey = keys.event(jobKey.PK, seqKey(1));
+  const items = await batchGetAll([jobKey, eventKey], { consistent: true });
+  const jobItem = live(items.find((i) => i.SK === jobKey.SK));
+  const event = items.find((i) => i.SK === eventKey.SK) as { data?: { input_sha256?: unknown } } | undefined;
+  const hash = event?.data?.input_sha256;
+  return {
+    job: jobItem ? v.parse(JobItem, jobItem) : undefined,
+    inputSha256: typeof hash === "string" ? hash : undefined,
+  };
+}
+
 /** The job's input as it was submitted (JSON text read back exactly). */
 export async function getInput(id: string): Promise<unknown> {
   const out = await ddb().send(new GetCommand({ TableName: config.tableName, Key: keys.jobInput(id) }));
@@ -242,8 +259,6 @@ export function resultPut(
     outputJson: string;
     outputBytes: number;
     usageJson?: string;
-    outputSha256?: string;
-    minerSignature?: string;
     /** The signed receipt document, as JSON text (core/receipts). */
     receiptJson?: string;
     observedMs: number;

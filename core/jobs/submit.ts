@@ -116,6 +116,7 @@ export async function submitJob(
     throw new ValidationError([{ path: "body.service", message: `unknown service '${body.service}'` }]);
   const input = validateInput(def, body.input);
   const { json: inputJson, bytes: inputBytes } = payloadText(input, "input", "input");
+  const inputSha256 = jsonSha256(input);
   const timeoutSeconds = body.timeout_seconds ?? def.defaults.timeout_seconds;
   const ttlSeconds = body.ttl_seconds ?? def.defaults.ttl_seconds;
   const maxPrice =
@@ -149,7 +150,6 @@ export async function submitJob(
     timeoutSeconds,
     constraints,
     inputBytes,
-    inputSha256: jsonSha256(input),
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
     queueDeadline: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
@@ -177,6 +177,9 @@ export async function submitJob(
         priority: job.priority,
         max_price: maxPrice,
         queue_deadline: job.queueDeadline,
+        // The receipt names the input by this hash; kept here (the completion reads it with the job, one request)
+        // rather than on the job item, which every transition rewrites.
+        input_sha256: inputSha256,
       },
       at: now,
     });

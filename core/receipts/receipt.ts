@@ -18,8 +18,18 @@ import { RECEIPT_TYPE, resultStatement } from "./statements.ts";
 
 export const sha256Hex = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
 
-/** The hash of a JSON value that receipts and co-signatures name: SHA-256 of its canonical (RFC 8785) bytes. */
-export const jsonSha256 = (value: unknown) => sha256Hex(canonicalBytes(value));
+/**
+ * The hash of a JSON value that receipts and co-signatures name: SHA-256 of its canonical (RFC 8785) bytes. RFC 8785
+ * has no form for a string with a lone surrogate (which JSON allows and the coordinator stores exactly); such a value
+ * is hashed as `JSON.stringify` writes it (the surrogate escaped), documented in docs/receipts.md.
+ */
+export function jsonSha256(value: unknown): string {
+  try {
+    return sha256Hex(canonicalBytes(value));
+  } catch {
+    return sha256Hex(JSON.stringify(value));
+  }
+}
 
 /** One receipt per completion; a job completes at most once, so the id follows from the job's. */
 export const receiptIdOf = (jobId: string) => `rcpt_${jobId.slice(jobId.indexOf("_") + 1)}`;

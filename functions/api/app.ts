@@ -5,6 +5,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { CoordError } from "../../core/errors.ts";
 import { creditRates } from "../../core/payments/config.ts";
 import { assertSettings } from "../../core/settings.ts";
+import { chainConfig } from "../../core/settlement/config.ts";
 import { log } from "../log.ts";
 import { bodyGate } from "./body-limit.ts";
 import type { AppEnv } from "./env.ts";
@@ -23,6 +24,7 @@ import { platform } from "./routes/platform.ts";
 import { pools } from "./routes/pools.ts";
 import { jobReceiptRoutes, receipts } from "./routes/receipts.ts";
 import { registry } from "./routes/registry.ts";
+import { chainWebhook, receiptProofs } from "./routes/settlement.ts";
 import { webhooks } from "./routes/webhooks.ts";
 
 /** Lambda's synchronous payload limit is 6 MB; we stop well before, leaving room for 256 KB inline payloads. */
@@ -34,6 +36,8 @@ export function createApp() {
   assertSettings();
   // The one non-numeric setting with a shape: a typo stops the start, naming it, not a checkout later (a 500).
   creditRates();
+  // The same for the chain settings (a malformed key or URL), without reaching the chain.
+  chainConfig();
   const app = new Hono<AppEnv>();
 
   app.use(requestId({ headerName: "X-Request-Id" }));
@@ -63,11 +67,13 @@ export function createApp() {
   app.route("/v1/jobs", jobs);
   app.route("/v1/jobs", jobReceiptRoutes);
   app.route("/v1/receipts", receipts);
+  app.route("/v1/receipts", receiptProofs);
   app.route("/v1/services", shortcuts);
   app.route("/v1/miners", miners);
   app.route("/v1/pools", pools);
-  // Before the client webhooks' routes: Stripe's deliveries carry no key.
+  // Before the client webhooks' routes: Stripe's and the chain's deliveries carry no key.
   app.route("/v1/webhooks/stripe", stripeWebhook);
+  app.route("/v1/webhooks/chain", chainWebhook);
   app.route("/v1/webhooks", webhooks);
   app.route("/v1/payments", payments);
   app.route("/v1/payouts", payouts);

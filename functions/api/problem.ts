@@ -33,6 +33,7 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
     case "upgrade_required":
       return 426;
     case "payments_not_configured":
+    case "settlement_not_configured":
       return 503;
     case "rate_limited":
     case "quota_exceeded":

@@ -17,4 +17,13 @@ export const SCHEDULES: Schedule[] = [
     handler: "functions/cron/sweep.ts",
     everySeconds: setting("COORD_SWEEP_SECONDS"),
   },
+  /**
+   * Settlement (core/settlement/anchoring.ts): seals due batches, anchors pending ones, re-checks anchored ones
+   * against the chain. Same period as the sweep (a minute on AWS), so a batch's age is checked that often.
+   */
+  {
+    name: "settlement",
+    handler: "functions/cron/settlement.ts",
+    everySeconds: setting("COORD_SWEEP_SECONDS"),
+  },
 ];

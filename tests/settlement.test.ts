@@ -1,0 +1,358 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { createPublicClient, type Hex, http } from "viem";
+import { describe, expect, inject, it } from "vitest";
+import { newId } from "../core/ids.ts";
+import { jsonSha256 } from "../core/receipts/receipt.ts";
+import { recordLeaf, sealDue } from "../core/settlement/batching.ts";
+import { buildTree, parseAnchorCalldata } from "../core/settlement/merkle.ts";
+import { getBatch, getLeafRef, getTreeLeaves } from "../core/settlement/store.ts";
+import { verifyProof, verifyProofOnChain } from "../core/settlement/verify.ts";
+import {
+  api,
+  createAccount,
+  eventually,
+  fundedClient,
+  isolated,
+  minerCall,
+  pollJobs,
+  queryPk,
+  registeredMiner,
+  submitEcho,
+} from "./fixture.ts";
+
+/*
+ * Settlement on the real stack: receipts batched, anchored on the stack's local chain (ganache), confirmed from what
+ * the chain says, proofs checked against the chain through RPC (viem), the chain webhook, and a reorg made with the
+ * chain's snapshot/revert. The chain is shared with every other test file (their receipts are anchored too), and a
+ * revert rolls back their anchors as well: only this file reads the chain, its tests run one after another, and
+ * each waits for "confirmed" through the proof route rather than assuming a first anchor sticks.
+ */
+
+const chain = inject("chain");
+const rpc = createPublicClient({ transport: http(chain.rpcUrl), cacheTime: 0 });
+const call = (method: string, params: unknown[] = []) =>
+  rpc.request({ method, params } as never) as Promise<unknown>;
+
+type Obj = Record<string, unknown>;
+interface Proof {
+  receipt_id: string;
+  leaf: string;
+  proof: string[] | null;
+  root: string | null;
+  batch_id: string | null;
+  status: "pending" | "anchored" | "confirmed";
+  chain_id: number | null;
+  transaction_hash: string | null;
+  block_number: number | null;
+  block_hash: string | null;
+  confirmations: number;
+  required_confirmations: number;
+  anchor_from: string | null;
+  anchor_to: string | null;
+  calldata: string | null;
+}
+
+/** `n` completed jobs of one client, run by one miner, and their receipt ids. */
+async function completedJobs(n: number) {
+  const { region, constraints } = isolated();
+  const client = await fundedClient(10_000_000);
+  const miner = await registeredMiner({ region, prices: { echo: 1000 }, concurrency: n });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const sub = await submitEcho(client, { constraints, input: { n: i }, max_price: 5000 });
+    expect(sub.status, sub.text).toBe(201);
+    ids.push(sub.body.id);
+  }
+  const held = new Map<string, string>();
+  await eventually(async () => {
+    for (const j of (await pollJobs(miner, { wait_seconds: 1 })).jobs) held.set(j.job_id, j.claim_token);
+    return held.size === n;
+  }, 15_000);
+  for (const id of ids) {
+    const res = await minerCall(miner, id, "result", { claim_token: held.get(id), output: { done: id } });
+    expect(res.status, res.text).toBe(200);
+  }
+  return { client, miner, receiptIds: ids.map((id) => `rcpt_${id.slice(4)}`) };
+}
+
+const proofOf = (key: string, receiptId: string) =>
+  api<Proof>("GET", `/v1/receipts/${receiptId}/proof`, { key });
+
+/** The proof once confirmed (optionally: anchored by another transaction than `not`). */
+function confirmed(key: string, receiptId: string, not?: string): Promise<Proof> {
+  return eventually(
+    async () => {
+      const res = await proofOf(key, receiptId);
+      expect(res.status, res.text).toBe(200);
+      const p = res.body;
+      return p.status === "confirmed" && p.transaction_hash !== not ? p : undefined;
+    },
+    40_000,
+    200,
+  );
+}
+
+/** The batch's events, in order: [type, data]. */
+async function batchEvents(batchId: string): Promise<[string, Obj][]> {
+  const items = await queryPk(`SETTLEBATCH#${batchId}`);
+  return items
+    .filter((i) => String(i.SK).startsWith("EVT#"))
+    .map((i) => [String(i.type), i.data as Obj] as [string, Obj]);
+}
+
+/** Checks a confirmed proof against the chain, through the shared verifier and by hand with viem. */
+async function expectOnChain(p: Proof, receipt: unknown) {
+  expect(p.proof && p.root && verifyProof(p.leaf, p.proof, p.root)).toBe(true);
+  const verdict = await verifyProofOnChain(p, {
+    rpcUrl: chain.rpcUrl,
+    anchorFrom: chain.anchorAddress,
+    minConfirmations: p.required_confirmations,
+    receipt,
+  });
+  expect(verdict, JSON.stringify(verdict)).toMatchObject({ valid: true, reasons: [] });
+  // By hand: the transaction is the anchoring account's, its calldata carries the root, its block is the proof's.
+  const hash = p.transaction_hash as Hex;
+  const [tx, txReceipt] = await Promise.all([
+    rpc.getTransaction({ hash }),
+    rpc.getTransactionReceipt({ hash }),
+  ]);
+  expect(tx.from.toLowerCase()).toBe(chain.anchorAddress);
+  expect(tx.input).toBe(p.calldata);
+  expect(parseAnchorCalldata(tx.input)?.root).toBe(p.root);
+  expect(txReceipt.status).toBe("success");
+  expect(Number(txReceipt.blockNumber)).toBe(p.block_number);
+  expect(txReceipt.blockHash).toBe(p.block_hash);
+  expect(p.chain_id).toBe(chain.chainId);
+}
+
+/** Alchemy's Address Activity payload naming transactions of the anchoring account. */
+function activity(hashes: string[]): string {
+  return JSON.stringify({
+    webhookId: "wh_test",
+    id: `whevt_${randomBytes(6).toString("hex")}`,
+    createdAt: new Date().toISOString(),
+    type: "ADDRESS_ACTIVITY",
+    event: {
+      network: "ETH_LOCAL",
+      activity: hashes.map((hash) => ({
+        hash,
+        blockNum: "0x1",
+        fromAddress: chain.anchorAddress,
+        toAddress: chain.anchorAddress,
+        value: 0,
+        asset: "ETH",
+        category: "external",
+      })),
+    },
+  });
+}
+
+const sign = (body: string, secret = chain.webhookSecret) =>
+  createHmac("sha256", secret).update(body).digest("hex");
+
+const hook = (body: string, signature?: string) =>
+  api<Obj>("POST", "/v1/webhooks/chain", {
+    raw: body,
+    headers: {
+      "content-type": "application/json",
+      ...(signature === undefined ? {} : { "x-alchemy-signature": signature }),
+    },
+  });
+
+let anchored: { proof: Proof; key: string } | undefined;
+
+describe("settlement", () => {
+  it("a batch of receipts is anchored on the local chain, and every proof verifies against the transaction read back through RPC", async () => {
+    const { client, miner, receiptIds } = await completedJobs(5);
+    const proofs: Proof[] = [];
+    for (const id of receiptIds) {
+      const p = await confirmed(client.key, id);
+      const receipt = (await api<Obj>("GET", `/v1/receipts/${id}`, { key: client.key })).body;
+      // The leaf is the receipt document's canonical SHA-256, as receipt.issued.v1 carried it.
+      expect(p.leaf).toBe(`0x${jsonSha256(receipt)}`);
+      expect(p.confirmations).toBeGreaterThanOrEqual(p.required_confirmations);
+      await expectOnChain(p, receipt);
+      // The miner that ran the job reads the same proof.
+      const byMiner = (await proofOf(miner.key, id)).body;
+      expect({ ...byMiner, confirmations: 0 }).toEqual({ ...p, confirmations: 0 });
+      proofs.push(p);
+    }
+    // Every batch it took: sealed over exactly its leaves, anchored then confirmed, in its event history.
+    for (const batchId of new Set(proofs.map((p) => p.batch_id as string))) {
+      const types = (await batchEvents(batchId)).map(([t]) => t);
+      expect(types).toContain("settlement.anchored.v1");
+      expect(types.at(-1)).toBe("settlement.confirmed.v1");
+      const leaves = await getTreeLeaves(batchId);
+      expect(buildTree(leaves ?? []).root).toBe(proofs.find((p) => p.batch_id === batchId)?.root);
+    }
+    anchored = { proof: proofs[0] as Proof, key: client.key };
+  }, 60_000);
+
+  it("another account's proof is 404, as the receipt is; so is a receipt that does not exist", async () => {
+    const { client, receiptIds } = await completedJobs(1);
+    const id = receiptIds[0] as string;
+    expect((await proofOf(client.key, id)).status).toBe(200);
+    const stranger = await fundedClient(10);
+    const otherMiner = await createAccount("miner");
+    for (const key of [stranger.key, otherMiner.key]) {
+      const res = await proofOf(key, id);
+      expect(res.status).toBe(404);
+      expect(res.headers.get("content-type")).toContain("application/problem+json");
+      expect(res.text).not.toContain("transaction_hash");
+    }
+    expect((await proofOf(client.key, `rcpt_${"0".repeat(26)}`)).status).toBe(404);
+    expect((await proofOf(client.key, "rcpt_nope")).status).toBe(404);
+  });
+
+  it("a chain webhook with a bad signature is 401 and changes nothing; a signed one is a hint the chain answers, and a replay changes nothing", async () => {
+    expect(anchored).toBeDefined();
+    const { proof, key } = anchored as { proof: Proof; key: string };
+    const hash = proof.transaction_hash as string;
+    const batchId = proof.batch_id as string;
+    const state = async () => {
+      const b = await getBatch(batchId);
+      return {
+        status: b?.status,
+        txHash: b?.txHash,
+        blockHash: b?.blockHash,
+        events: await batchEvents(batchId),
+      };
+    };
+    const before = await state();
+    const body = activity([hash, `0x${"ab".repeat(32)}`, "not-a-hash"]);
+    for (const signature of [
+      undefined,
+      "",
+      "nope",
+      sign(body, "another-secret"),
+      sign(`${body} `),
+      sign(body).replace(/^./, (c) => (c === "0" ? "1" : "0")),
+    ]) {
+      const res = await hook(body, signature);
+      expect(res.status, `${signature}: ${res.text}`).toBe(401);
+      expect(res.headers.get("content-type")).toContain("application/problem+json");
+    }
+    expect(await state()).toEqual(before);
+
+    const first = await hook(body, sign(body));
+    expect(first.status, first.text).toBe(200);
+    expect(first.body).toEqual({
+      received: true,
+      checked: [
+        { transaction_hash: hash, batch_id: batchId, status: "confirmed" },
+        { transaction_hash: `0x${"ab".repeat(32)}`, batch_id: null, status: null },
+      ],
+      skipped: 1,
+    });
+    // The same delivery again (Alchemy retries): the same answer, and nothing changed.
+    const replay = await hook(body, sign(body));
+    expect(replay.body).toEqual(first.body);
+    expect(await state()).toEqual(before);
+    expect((await proofOf(key, proof.receipt_id)).body.transaction_hash).toBe(hash);
+    // Signed, but not Alchemy's shape: 422 naming the field, nothing read.
+    const bad = JSON.stringify({
+      webhookId: "wh",
+      id: "x",
+      createdAt: "now",
+      type: "ADDRESS_ACTIVITY",
+      event: {},
+    });
+    const refused = await hook(bad, sign(bad));
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.body)).toContain("body.event.activity");
+  });
+
+  it("sealers racing (this process's and the stack's cron): every receipt lands in exactly one batch, sealed over exactly the leaves it claimed", async () => {
+    const saved = process.env.COORD_SETTLEMENT_BATCH_SIZE;
+    // This process seals batches of 5 at most (the stack's cron, 16, races it on the same receipts).
+    process.env.COORD_SETTLEMENT_BATCH_SIZE = "5";
+    try {
+      const fake = Array.from({ length: 30 }, () => ({
+        receiptId: newId("rcpt"),
+        jobId: newId("job"),
+        leaf: randomBytes(32).toString("hex"),
+      }));
+      const sealer = async () => {
+        for (let i = 0; i < 8; i++) {
+          await sealDue(new Date(Date.now() + 3_600_000));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      // Every receipt recorded twice (a redelivered event), while four sealers run.
+      const outcomes = await Promise.all([
+        ...fake.map((f) => recordLeaf(f)),
+        ...fake.map((f) => recordLeaf(f)),
+        sealer(),
+        sealer(),
+        sealer(),
+        sealer(),
+      ]);
+      expect(outcomes.filter((o) => o === "recorded").length).toBe(fake.length);
+      expect(outcomes.filter((o) => o === "duplicate").length).toBe(fake.length);
+
+      // Each receipt is claimed by one batch, and that batch is sealed over exactly the leaves that name it.
+      const refs = await eventually(async () => {
+        await sealDue(new Date(Date.now() + 3_600_000));
+        const all = await Promise.all(fake.map((f) => getLeafRef(f.receiptId)));
+        return all.every((r) => r?.batchId) ? all : undefined;
+      }, 15_000);
+      const byBatch = new Map<string, string[]>();
+      for (const r of refs)
+        byBatch.set(r?.batchId as string, [...(byBatch.get(r?.batchId as string) ?? []), r?.leaf as string]);
+      const inTrees = new Map<string, number>();
+      for (const [batchId, ours] of byBatch) {
+        const b = await getBatch(batchId);
+        expect(b?.status).not.toBe("sealing");
+        const tree = (await getTreeLeaves(batchId)) ?? [];
+        expect(tree.length).toBe(b?.leafCount);
+        expect(buildTree(tree).root).toBe(b?.root);
+        for (const l of ours) expect(tree).toContain(l);
+        for (const l of tree) inTrees.set(l, (inTrees.get(l) ?? 0) + 1);
+      }
+      for (const f of fake) expect(inTrees.get(`0x${f.leaf}`), f.receiptId).toBe(1);
+    } finally {
+      if (saved === undefined) delete process.env.COORD_SETTLEMENT_BATCH_SIZE;
+      else process.env.COORD_SETTLEMENT_BATCH_SIZE = saved;
+    }
+  });
+});
+
+describe("a reorg", () => {
+  it("un-confirms the batch (settlement.reverted.v1), which is re-anchored, and the proof then names the new transaction", async () => {
+    // Before the receipts exist, so that their batch's anchor is mined after it.
+    const snapshot = (await call("evm_snapshot")) as string;
+    const { client, receiptIds } = await completedJobs(3);
+    const first = await Promise.all(receiptIds.map((id) => confirmed(client.key, id)));
+    const receipts = await Promise.all(
+      receiptIds.map(async (id) => (await api<Obj>("GET", `/v1/receipts/${id}`, { key: client.key })).body),
+    );
+    for (const [i, p] of first.entries()) await expectOnChain(p, receipts[i]);
+
+    // The chain drops every block since the snapshot, the anchors among them, and goes on.
+    expect(await call("evm_revert", [snapshot])).toBe(true);
+    await call("evm_mine");
+    await call("evm_mine");
+
+    for (const [i, old] of first.entries()) {
+      const now = await confirmed(client.key, receiptIds[i] as string, old.transaction_hash as string);
+      // Same batch, same root, same path: a new transaction in a new block.
+      expect(now).toMatchObject({ batch_id: old.batch_id, root: old.root, proof: old.proof, leaf: old.leaf });
+      expect(now.transaction_hash).not.toBe(old.transaction_hash);
+      await expectOnChain(now, receipts[i]);
+      // The old proof no longer checks out against the chain.
+      const stale = await verifyProofOnChain(old, { rpcUrl: chain.rpcUrl, anchorFrom: chain.anchorAddress });
+      expect(stale.valid).toBe(false);
+
+      const events = await batchEvents(old.batch_id as string);
+      const reverted = events.find(
+        ([t, d]) => t === "settlement.reverted.v1" && d.transaction_hash === old.transaction_hash,
+      );
+      expect(reverted?.[1]).toMatchObject({ batch_id: old.batch_id, root: old.root, reason: "reorged" });
+      const after = events
+        .slice(events.indexOf(reverted as [string, Obj]) + 1)
+        .map(([t, d]) => [t, d.transaction_hash]);
+      expect(after).toContainEqual(["settlement.anchored.v1", now.transaction_hash]);
+      expect(after).toContainEqual(["settlement.confirmed.v1", now.transaction_hash]);
+    }
+  }, 60_000);
+});
