@@ -128,8 +128,6 @@ async function synth(): Promise<{ created: Created[]; outputs: unknown }> {
     paths: { home: join(work, "home"), root, work: join(root, ".sst"), platform },
     state: { version: {} },
   };
-  for (const name of SECRET_NAMES) process.env[`SST_SECRET_${name}`] = `synth-${name}`;
-
   // `sst deploy` hands the program each secret's value as SST_SECRET_<Name>; synth gives stand-ins, so that what
   // the functions get from the secrets (their environment) can be checked.
   for (const name of SECRET_NAMES) process.env[`SST_SECRET_${name}`] ??= `synth-${name}`;
@@ -140,8 +138,13 @@ async function synth(): Promise<{ created: Created[]; outputs: unknown }> {
   const unwrap = (value: unknown) =>
     new Promise<unknown>((ok) => pulumi.output(value as $util.Input<Inputs>).apply((v) => ok(v)));
   const outputs = await unwrap(await config.run());
-  // Let every pending apply register its resources, then resolve their inputs.
-  await new Promise((ok) => setTimeout(ok, 1000));
+  // Let every pending apply register its resources (until none has appeared for a while: a loaded machine is slow to
+  // run them, and a fixed pause once missed the last functions), then resolve their inputs.
+  for (let quiet = 0, seen = -1, waited = 0; quiet < 3 && waited < 30_000; waited += 500) {
+    await new Promise((ok) => setTimeout(ok, 500));
+    quiet = created.length === seen ? quiet + 1 : 0;
+    seen = created.length;
+  }
   const resolved = await Promise.all(
     created.map(async (c) => ({ ...c, inputs: (await unwrap(c.inputs)) as Inputs })),
   );
