@@ -5,6 +5,7 @@ import { newId } from "../core/ids.ts";
 import { jsonSha256 } from "../core/receipts/receipt.ts";
 import { recordLeaf, sealDue } from "../core/settlement/batching.ts";
 import { buildTree, parseAnchorCalldata } from "../core/settlement/merkle.ts";
+import type { ProofView } from "../core/settlement/proofs.ts";
 import { getBatch, getLeafRef, getTreeLeaves } from "../core/settlement/store.ts";
 import { verifyProof, verifyProofOnChain } from "../core/settlement/verify.ts";
 import {
@@ -34,23 +35,7 @@ const call = (method: string, params: unknown[] = []) =>
   rpc.request({ method, params } as never) as Promise<unknown>;
 
 type Obj = Record<string, unknown>;
-interface Proof {
-  receipt_id: string;
-  leaf: string;
-  proof: string[] | null;
-  root: string | null;
-  batch_id: string | null;
-  status: "pending" | "anchored" | "confirmed";
-  chain_id: number | null;
-  transaction_hash: string | null;
-  block_number: number | null;
-  block_hash: string | null;
-  confirmations: number;
-  required_confirmations: number;
-  anchor_from: string | null;
-  anchor_to: string | null;
-  calldata: string | null;
-}
+type Proof = ProofView;
 
 /** `n` completed jobs of one client, run by one miner, and their receipt ids. */
 async function completedJobs(n: number) {
