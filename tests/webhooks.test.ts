@@ -64,7 +64,8 @@ async function endpoint(key: string, body: Record<string, unknown>) {
 async function claimed(client: { key: string }, miner: TestMiner, constraints: object, extra = {}) {
   const sub = await submitEcho(client, { constraints, ...extra });
   expect(sub.status).toBe(201);
-  const { jobs } = await pollJobs(miner, { wait_seconds: 5 });
+  // A poll answers as soon as the job is there; the longer wait only matters on a loaded machine (2 cores, 60 files).
+  const { jobs } = await pollJobs(miner, { wait_seconds: 15 });
   const job = jobs.find((j) => j.job_id === sub.body.id);
   if (!job) throw new Error(`job ${sub.body.id} not claimed`);
   return { id: sub.body.id, token: job.claim_token };
