@@ -38,7 +38,8 @@ export async function publishedKeyList(): Promise<PublishedKey[]> {
   return list;
 }
 
-export async function jobReceipt(principal: Principal, jobId: string): Promise<ReceiptDocument> {
+/** The job if the caller is one of its parties (its client, the miner account that completed it, or an admin). */
+async function partyJob(principal: Principal, jobId: string) {
   const job = await loadJob(jobId);
   const party =
     job &&
@@ -46,9 +47,20 @@ export async function jobReceipt(principal: Principal, jobId: string): Promise<R
       job.accountId === principal.accountId ||
       job.minerAccountId === principal.accountId);
   if (!job || !party) throw new NotFoundError("job");
+  return job;
+}
+
+async function storedReceipt(job: { id: string; status: string }): Promise<ReceiptDocument | undefined> {
   const item = job.status === "completed" ? await getResultItem(job.id) : undefined;
-  if (typeof item?.receiptJson !== "string") throw new NotFoundError("receipt");
-  return JSON.parse(item.receiptJson) as ReceiptDocument;
+  return typeof item?.receiptJson === "string"
+    ? (JSON.parse(item.receiptJson) as ReceiptDocument)
+    : undefined;
+}
+
+export async function jobReceipt(principal: Principal, jobId: string): Promise<ReceiptDocument> {
+  const receipt = await storedReceipt(await partyJob(principal, jobId));
+  if (!receipt) throw new NotFoundError("receipt");
+  return receipt;
 }
 
 /** A job's receipts, one per completed attempt (a job completes at most once, so none or one). */
@@ -56,12 +68,8 @@ export async function jobReceipts(
   principal: Principal,
   jobId: string,
 ): Promise<{ receipts: ReceiptDocument[] }> {
-  try {
-    return { receipts: [await jobReceipt(principal, jobId)] };
-  } catch (err) {
-    if (err instanceof NotFoundError && err.message.includes("receipt")) return { receipts: [] };
-    throw err;
-  }
+  const receipt = await storedReceipt(await partyJob(principal, jobId));
+  return { receipts: receipt ? [receipt] : [] };
 }
 
 export async function receiptById(principal: Principal, receiptId: string): Promise<ReceiptDocument> {
