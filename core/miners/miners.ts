@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as v from "valibot";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
