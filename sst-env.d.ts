@@ -82,22 +82,9 @@ declare module "sst" {
       "type": "sst.sst.Secret"
       "value": string
     }
-    "SettlementConsumer": {
-      "name": string
-      "type": "sst.aws.Function"
-      "url": string
-    }
     "SettlementCron": {
       "name": string
       "type": "sst.aws.Function"
-      "url": string
-    }
-    "SettlementDlq": {
-      "type": "sst.aws.Queue"
-      "url": string
-    }
-    "SettlementQueue": {
-      "type": "sst.aws.Queue"
       "url": string
     }
     "StreamFailures": {

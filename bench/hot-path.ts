@@ -936,13 +936,16 @@ async function measureReceipts(n = 2000): Promise<ReceiptFigures> {
   return { bytes, signMicros: summarize(sign), cosignVerifyMicros: summarize(verify) };
 }
 
-function printReceipts(r: ReceiptFigures): void {
-  console.log("\n== What a receipt adds per job [measured] ==");
+function printReceipts(r: ReceiptFigures, listingWcuLocal: number): void {
+  console.log("\n== What a receipt and its settlement add per job [measured] ==");
   console.log(
     `  in the completion's own transaction, inside the result item it writes anyway: no request, no transaction item; ${r.bytes} bytes of signed document (co-signed), which can take the result item over 1 KB: +2 WCU as AWS bills a transactional write per KB`,
   );
   console.log(
     `  building and signing one (RFC 8785 + Ed25519): p50 ${num(r.signMicros.p50, 0)} us, p99 ${num(r.signMicros.p99, 0)} us; checking a miner's co-signature: p50 ${num(r.cosignVerifyMicros.p50, 0)} us`,
+  );
+  console.log(
+    `  settlement: no request, no item and no consumer per job; the result item's unbatched listing is one keys-only GSI4 entry: ${num(listingWcuLocal, 1)} WCU as DynamoDB Local reports (serial pass); the cron's sealing is per batch`,
   );
 }
 
@@ -1309,7 +1312,7 @@ async function main() {
       printSerial(serialFig, serialFrom(w));
       printMoney(serialFig, previous?.serial);
       serialFig.receipts = await measureReceipts();
-      printReceipts(serialFig.receipts);
+      printReceipts(serialFig.receipts, (s.snap.writesByIndex.GSI4 ?? 0) / s.jobs);
     }
 
     if (args.only.has("scaling")) {

@@ -88,7 +88,7 @@ async function submitAndObserve(
   client: Account,
   input: Record<string, unknown>,
   t: Tally,
-  onSubmitted?: () => void,
+  onSubmitted?: (accepted: boolean) => void,
 ): Promise<void> {
   const t0 = performance.now();
   const res = await call(() =>
@@ -96,9 +96,11 @@ async function submitAndObserve(
   );
   if (res.status !== 201) {
     error(t, `submit ${res.status}`);
+    // A refused submit is over too: whoever waits for the submit must not wait forever.
+    onSubmitted?.(false);
     return;
   }
-  onSubmitted?.();
+  onSubmitted?.(true);
   t.submitMs.push(res.ms);
   let status = res.body.status;
   let version: number | undefined;
@@ -357,12 +359,16 @@ export async function serial(
     const early = shape.minerWaiting ? pollOnce() : undefined;
     if (early) await sleep(100);
     const t0 = performance.now();
-    let submitted!: () => void;
-    const isSubmitted = new Promise<void>((r) => {
+    let submitted!: (accepted: boolean) => void;
+    const isSubmitted = new Promise<boolean>((r) => {
       submitted = r;
     });
     const observed = submitAndObserve(http, client, { serial: n }, t, submitted);
-    await isSubmitted;
+    // A refused submit (counted in errors) leaves no job to claim: the waiting poll ends empty.
+    if (!(await isSubmitted)) {
+      await early;
+      continue;
+    }
     // Otherwise the miner's poll arrives once the job is queued: it waits only for the job to become visible.
     for (let first = early; ; first = undefined) {
       const res = await (first ?? pollOnce());

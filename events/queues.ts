@@ -46,14 +46,6 @@ export const QUEUES = [
     maxReceiveCount: 5,
     batchSize: 10,
   },
-  {
-    // Settlement: each receipt.issued.v1 becomes a leaf of the open batch (functions/queues/settlement.ts).
-    name: "settlement",
-    handler: "functions/queues/settlement.ts",
-    visibilityTimeoutSeconds: 30,
-    maxReceiveCount: 5,
-    batchSize: 10,
-  },
 ] as const satisfies readonly QueueDef[];
 
 export type QueueName = (typeof QUEUES)[number]["name"];

@@ -91,12 +91,6 @@ export const RULES: Rule[] = [
       "detail-type": ["job.submitted.v1", "job.requeued.v1", "job.assigned.v1"],
     },
   },
-  {
-    // Every receipt is anchored: the settlement consumer records it as a leaf of the open batch (core/settlement).
-    name: "settlement-leaves",
-    target: "settlement",
-    pattern: { source: [EVENT_SOURCE], "detail-type": ["receipt.issued.v1"] },
-  },
 ];
 
 /** Same matching semantics as EventBridge for the fields we use (every listed field must match one value). */

@@ -10,6 +10,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { ATTRIBUTES, type IndexName, type Projection, TABLE } from "../core/db/table.ts";
+import { moveSettlementLeaves } from "./move-settlement-leaves.ts";
 
 /** The index projection in DynamoDB's form. */
 function ddbProjection(p: Projection): DdbProjection {
@@ -138,6 +139,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     if (!arn) throw new Error(`table ${tableName} exists without a stream`);
     const created = await migrateIndexes(client, tableName, out.Table?.GlobalSecondaryIndexes ?? []);
     if (created.includes("GSI4")) await moveListingKeysToGsi4(client, tableName);
+    await moveSettlementLeaves(DynamoDBDocumentClient.from(client), tableName);
     return arn;
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) throw err;

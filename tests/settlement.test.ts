@@ -1,23 +1,30 @@
 import { createHmac, randomBytes } from "node:crypto";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createPublicClient, type Hex, http } from "viem";
 import { describe, expect, inject, it } from "vitest";
+import { ddb } from "../core/db/client.ts";
+import { transact } from "../core/db/transaction.ts";
 import { newId } from "../core/ids.ts";
+import { resultPut } from "../core/jobs/store.ts";
 import { jsonSha256 } from "../core/receipts/receipt.ts";
-import { recordLeaf, sealDue } from "../core/settlement/batching.ts";
+import { leavesOf, sealDue } from "../core/settlement/batching.ts";
 import { buildTree, parseAnchorCalldata } from "../core/settlement/merkle.ts";
 import type { ProofView } from "../core/settlement/proofs.ts";
-import { getBatch, getLeafRef, getTreeLeaves } from "../core/settlement/store.ts";
+import { getBatch, getTreeLeaves, unbatchedListing } from "../core/settlement/store.ts";
 import { verifyProof, verifyProofOnChain } from "../core/settlement/verify.ts";
+import { moveSettlementLeaves } from "../local/move-settlement-leaves.ts";
 import {
   api,
   createAccount,
   eventually,
   fundedClient,
+  getItem,
   isolated,
   minerCall,
   pollJobs,
   queryPk,
   registeredMiner,
+  stack,
   submitEcho,
 } from "./fixture.ts";
 
@@ -252,38 +259,41 @@ describe("settlement", () => {
     // This process seals batches of 5 at most (the stack's cron, 16, races it on the same receipts).
     process.env.COORD_SETTLEMENT_BATCH_SIZE = "5";
     try {
-      const fake = Array.from({ length: 30 }, () => ({
-        receiptId: newId("rcpt"),
-        jobId: newId("job"),
-        leaf: randomBytes(32).toString("hex"),
-      }));
+      // Results filed as the completion files them (the result item listed as unbatched), while four sealers run.
+      const fake = Array.from({ length: 30 }, () => {
+        const jobId = newId("job");
+        const doc = {
+          receipt: { receipt_id: `rcpt_${jobId.slice(4)}` },
+          signature: randomBytes(16).toString("hex"),
+        };
+        return { jobId, leaf: `0x${jsonSha256(doc)}`, doc };
+      });
       const sealer = async () => {
         for (let i = 0; i < 8; i++) {
           await sealDue(new Date(Date.now() + 3_600_000));
           await new Promise((r) => setTimeout(r, 20));
         }
       };
-      // Every receipt recorded twice (a redelivered event), while four sealers run.
-      const outcomes = await Promise.all([
-        ...fake.map((f) => recordLeaf(f)),
-        ...fake.map((f) => recordLeaf(f)),
-        sealer(),
-        sealer(),
-        sealer(),
-        sealer(),
-      ]);
-      expect(outcomes.filter((o) => o === "recorded").length).toBe(fake.length);
-      expect(outcomes.filter((o) => o === "duplicate").length).toBe(fake.length);
+      const file = async (f: (typeof fake)[number], i: number) => {
+        await new Promise((r) => setTimeout(r, i * 5));
+        const result = {
+          outputJson: "{}",
+          receiptJson: JSON.stringify(f.doc),
+        };
+        await transact({ result: resultPut(f.jobId, result, unbatchedListing(f.jobId, new Date())) });
+      };
+      await Promise.all([...fake.map(file), sealer(), sealer(), sealer(), sealer()]);
 
       // Each receipt is claimed by one batch, and that batch is sealed over exactly the leaves that name it.
       const refs = await eventually(async () => {
         await sealDue(new Date(Date.now() + 3_600_000));
-        const all = await Promise.all(fake.map((f) => getLeafRef(f.receiptId)));
-        return all.every((r) => r?.batchId) ? all : undefined;
+        const all = await leavesOf(fake.map((f) => f.jobId));
+        return all.length === fake.length && all.every((r) => r.batchId) ? all : undefined;
       }, 15_000);
+      for (const f of fake) expect(refs.find((r) => r.jobId === f.jobId)?.leaf).toBe(f.leaf);
       const byBatch = new Map<string, string[]>();
       for (const r of refs)
-        byBatch.set(r?.batchId as string, [...(byBatch.get(r?.batchId as string) ?? []), r?.leaf as string]);
+        byBatch.set(r.batchId as string, [...(byBatch.get(r.batchId as string) ?? []), r.leaf]);
       const inTrees = new Map<string, number>();
       for (const [batchId, ours] of byBatch) {
         const b = await getBatch(batchId);
@@ -294,11 +304,57 @@ describe("settlement", () => {
         for (const l of ours) expect(tree).toContain(l);
         for (const l of tree) inTrees.set(l, (inTrees.get(l) ?? 0) + 1);
       }
-      for (const f of fake) expect(inTrees.get(`0x${f.leaf}`), f.receiptId).toBe(1);
+      for (const f of fake) expect(inTrees.get(f.leaf), f.jobId).toBe(1);
     } finally {
       if (saved === undefined) delete process.env.COORD_SETTLEMENT_BATCH_SIZE;
       else process.env.COORD_SETTLEMENT_BATCH_SIZE = saved;
     }
+  });
+
+  it("a table from before receipts waited on their result item keeps every leaf: a claimed one still names its batch, an unclaimed one is sealed", async () => {
+    // Two results as the old layout left them: the receipt on the result item, its leaf in an item of its own.
+    const old = Array.from({ length: 2 }, () => {
+      const jobId = newId("job");
+      const doc = {
+        receipt: { receipt_id: `rcpt_${jobId.slice(4)}` },
+        signature: randomBytes(16).toString("hex"),
+      };
+      return { jobId, receiptId: doc.receipt.receipt_id, doc, leaf: `0x${jsonSha256(doc)}` };
+    });
+    const [claimed, unclaimed] = old as [(typeof old)[0], (typeof old)[0]];
+    const claimedBatch = newId("batch");
+    for (const o of old) {
+      const result = { outputJson: "{}", receiptJson: JSON.stringify(o.doc) };
+      await transact({ result: resultPut(o.jobId, result) });
+      await ddb().send(
+        new PutCommand({
+          TableName: stack.tableName,
+          Item: {
+            PK: `SETTLELEAF#${o.receiptId}`,
+            SK: "LEAF",
+            entity: "settlementLeaf",
+            receiptId: o.receiptId,
+            jobId: o.jobId,
+            leaf: o.leaf,
+            recordedAt: new Date().toISOString(),
+            ...(o === claimed ? { batchId: claimedBatch } : {}),
+          },
+        }),
+      );
+    }
+    expect(await moveSettlementLeaves(ddb(), stack.tableName)).toBe(2);
+    for (const o of old) expect(await getItem(`SETTLELEAF#${o.receiptId}`, "LEAF")).toBeUndefined();
+    const [a, b] = await leavesOf([claimed.jobId, unclaimed.jobId]);
+    expect(a).toMatchObject({ receiptId: claimed.receiptId, leaf: claimed.leaf, batchId: claimedBatch });
+    const sealed = await eventually(async () => {
+      await sealDue(new Date(Date.now() + 3_600_000));
+      const [l] = await leavesOf([unclaimed.jobId]);
+      return l?.batchId;
+    }, 15_000);
+    expect(b?.leaf).toBe(unclaimed.leaf);
+    expect(await getTreeLeaves(sealed)).toContain(unclaimed.leaf);
+    // Once moved, a table is not scanned again.
+    expect(await moveSettlementLeaves(ddb(), stack.tableName)).toBe(0);
   });
 });
 

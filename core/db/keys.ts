@@ -123,12 +123,15 @@ export const keys = {
   settlementSealing: (batchId: string) => ({ PK: `SETTLEBATCH#${batchId}`, SK: "SEALING" }),
   /** A sealed batch's leaves, sorted, in one item: what proofs are computed from. */
   settlementTree: (batchId: string) => ({ PK: `SETTLEBATCH#${batchId}`, SK: "TREE" }),
-  /** A receipt's leaf: written once (the consumer's idempotency); names its batch once a seal claimed it. */
-  settlementLeaf: (receiptId: string) => ({ PK: `SETTLELEAF#${receiptId}`, SK: "LEAF" }),
-  /** Leaves no batch has claimed yet, oldest first (GSI1, sparse: removed by the claim), sharded by receipt. */
-  settlementUnbatched: (shard: number, recordedAt: string, receiptId: string) => ({
-    GSI1PK: `SETTLEMENT#unbatched#${shard}`,
-    GSI1SK: `${recordedAt}#${receiptId}`,
+  /**
+   * A job's receipt while no settlement batch has claimed it (GSI4, keys only, sparse: on the job's result item,
+   * written by the completion's own transaction and removed by the claim), oldest first by issue time (epoch ms:
+   * short, since the completion writes it on an item near 1 KB), sharded by job.
+   */
+  settlementUnbatched: (shard: number, issuedAtMs: number | "") => ({
+    GSI4PK: `UNBATCHED#${shard}`,
+    // 13 digits until the year 2286: sorts as text.
+    GSI4SK: String(issuedAtMs),
   }),
   /** An anchoring transaction -> its batch (the chain webhook names transactions). */
   settlementTx: (txHash: string) => ({ PK: `SETTLETX#${txHash}`, SK: "TX" }),

@@ -17,8 +17,9 @@ export const TABLE = {
    * - GSI3 (the deadline index) projects the attributes that never change (id, service, account): a status
    *   change rewrites no entry, and the entry's key (a lower bound of the next deadline, core/jobs/item.ts) moves
    *   only when a deadline comes earlier than it;
-   * - GSI4 (listings of accounts and of an account's miners) projects keys only: those items change on every job
-   *   (balances, slots), and with keys only and keys that never change, those changes write no index at all.
+   * - GSI4 (listings of accounts and of an account's miners; receipts waiting for a settlement batch) projects keys
+   *   only: accounts and miners change on every job (balances, slots), and with keys only and keys that never
+   *   change, those changes write no index at all; a waiting receipt's entry is one small write in the completion.
    */
   indexes: {
     GSI1: { partitionKey: "GSI1PK", sortKey: "GSI1SK", projection: "ALL" },

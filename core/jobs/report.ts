@@ -12,6 +12,7 @@ import { getMiner } from "../miners/miners.ts";
 import { releaseSlot } from "../miners/store.ts";
 import { issueReceipt, jsonSha256, verifyCosign } from "../receipts/receipt.ts";
 import { findService } from "../services/registry.ts";
+import { unbatchedListing } from "../settlement/store.ts";
 import { parse } from "../validate.ts";
 import { startInPlace } from "./in-place.ts";
 import type { Job } from "./model.ts";
@@ -236,7 +237,7 @@ export async function completeJob(
   const body = parse(ResultInput, raw, "body");
   // Refused before the job is touched: the job stays with the miner, which may send a result it can store.
   assertStorableJson(body.output, "body.output");
-  const { json: outputJson, bytes: outputBytes } = payloadText(body.output, "output", "body.output");
+  const { json: outputJson } = payloadText(body.output, "output", "body.output");
   return onHeld(
     principal,
     minerId,
@@ -287,14 +288,17 @@ export async function completeJob(
         with: {
           slot: releaseSlot(job),
           // JSON text, not maps: stored and read back exactly (core/jobs/payload.ts).
-          result: resultPut(job.id, {
-            outputJson,
-            outputBytes,
-            usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
-            // The output's hash and the miner's co-signature are in the receipt: not stored twice.
-            receiptJson: JSON.stringify(receipt),
-            observedMs,
-          }),
+          result: resultPut(
+            job.id,
+            {
+              outputJson,
+              usageJson: body.usage ? JSON.stringify(body.usage) : undefined,
+              // The output's hash and the miner's co-signature are in the receipt: not stored twice.
+              receiptJson: JSON.stringify(receipt),
+            },
+            // The receipt waits on this item for a settlement batch: no request of settlement's own.
+            unbatchedListing(job.id, now),
+          ),
           money,
         },
         event: {

@@ -252,19 +252,26 @@ export function inputPut(jobId: string, inputJson: string): TransactItem {
   };
 }
 
-/** The job's result: output and usage as JSON text, and what the coordinator observed. */
+/**
+ * The job's result: output and usage as JSON text, and the signed receipt (which holds what the coordinator
+ * observed: start, end, units). Nothing derivable is stored beside them: every byte is paid on the completion's
+ * write, and the item sits near DynamoDB's 1 KB billing step.
+ */
 export function resultPut(
   jobId: string,
   result: {
     outputJson: string;
-    outputBytes: number;
     usageJson?: string;
     /** The signed receipt document, as JSON text (core/receipts). */
     receiptJson?: string;
-    observedMs: number;
   },
+  /** Index keys other stores file the result under (settlement's unbatched list: core/settlement/store.ts). */
+  listings: Record<string, string> = {},
 ): TransactItem {
   return {
-    Put: { TableName: config.tableName, Item: { ...keys.jobResult(jobId), entity: "jobResult", ...result } },
+    Put: {
+      TableName: config.tableName,
+      Item: { ...keys.jobResult(jobId), entity: "jobResult", ...result, ...listings },
+    },
   };
 }

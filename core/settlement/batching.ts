@@ -1,33 +1,34 @@
 import { TransactionRefused, transact } from "../db/transaction.ts";
 import { newId } from "../ids.ts";
+import { jsonSha256 } from "../receipts/receipt.ts";
 import { batchSeconds, batchSize } from "./config.ts";
 import { buildTree, toBytes32 } from "./merkle.ts";
 import {
   type Batch,
   batchesToWork,
-  chosenLeaves,
+  chosenJobs,
   claimItems,
   emptyBatchItems,
   getBatch,
   type Leaf,
   newBatch,
-  putLeaf,
   sealItems,
   sealingItems,
-  unbatchedLeaves,
+  storedReceipts,
+  unbatchedReceipts,
 } from "./store.ts";
 
 /**
- * Batching. A receipt costs its job one conditional PutItem (its leaf, listed as unbatched), so settlement adds no
- * transaction to a job (DESIGN's budget counts consumers). The cron seals: while COORD_SETTLEMENT_BATCH_SIZE
- * receipts wait it seals full batches, and once the oldest waiting receipt is COORD_SETTLEMENT_BATCH_SECONDS old
- * it seals the rest, whichever comes first.
+ * Batching. A receipt waits for a batch on its job's result item, listed there by the completion's own transaction
+ * (store.ts `unbatchedListing`), so settlement adds no request and no transaction to a job. The cron seals: while
+ * COORD_SETTLEMENT_BATCH_SIZE receipts wait it seals full batches, and once the oldest waiting receipt is
+ * COORD_SETTLEMENT_BATCH_SECONDS old it seals the rest, whichever comes first.
  *
  * A seal is exactly once, whoever races (two cron runs, a sealer finishing another's seal): it records the batch and
- * the receipts it chose, claims them in transactions of up to 100 (each leaf takes the batch's id unless another
- * batch has it: a leaf is claimed once), then fixes the root over exactly the leaves it holds, conditional on the
- * batch's version. A sealer that died between is finished by the next run from the recorded choice (claims are
- * idempotent for their own batch).
+ * the receipts it chose, claims them in transactions of up to 100 (each result item takes the batch's id unless
+ * another batch has it: a receipt is claimed once), then fixes the root over exactly the leaves it holds,
+ * conditional on the batch's version. A sealer that died between is finished by the next run from the recorded
+ * choice (claims are idempotent for their own batch).
  */
 
 /** A seal not finished after this long is taken to have lost its sealer (the cron's runs end well before). */
@@ -38,17 +39,23 @@ const SEALING_BUDGET_MS = 20_000;
 /** Leaves per claim transaction (DynamoDB's limit). */
 const CLAIM_CHUNK = 100;
 
-export interface LeafInput {
-  receiptId: string;
-  jobId: string;
-  /** The receipt's receipt_sha256 (hex, with or without 0x). */
-  leaf: string;
-}
-
-/** Records a receipt's leaf, once: a receipt recorded before is left alone (`duplicate`). */
-export async function recordLeaf(input: LeafInput, at = new Date()): Promise<"recorded" | "duplicate"> {
-  const leaf = { receiptId: input.receiptId, jobId: input.jobId, leaf: toBytes32(input.leaf) };
-  return (await putLeaf(leaf, at)) ? "recorded" : "duplicate";
+/**
+ * The leaves of these jobs' receipts: each the SHA-256 of its stored document's canonical JSON (the receipt_sha256
+ * its job.completed.v1 carried), read back rather than kept twice. A job without a receipt has no leaf.
+ */
+export async function leavesOf(jobIds: readonly string[]): Promise<(Leaf & { batchId?: string })[]> {
+  const order = new Map(jobIds.map((id, i) => [id, i]));
+  return (await storedReceipts(jobIds))
+    .map((r) => {
+      const doc = JSON.parse(r.receiptJson) as { receipt: { receipt_id: string } };
+      return {
+        receiptId: doc.receipt.receipt_id,
+        jobId: r.jobId,
+        leaf: toBytes32(jsonSha256(doc)),
+        batchId: r.batchId,
+      };
+    })
+    .sort((a, b) => (order.get(a.jobId) ?? 0) - (order.get(b.jobId) ?? 0));
 }
 
 /** Whether waiting receipts make a batch: enough of them, or the oldest old enough. Never for none. */
@@ -74,7 +81,7 @@ async function claim(batchId: string, chosen: readonly Leaf[]): Promise<Leaf[]> 
         await transact(
           claimItems(
             batchId,
-            chunk.map((l) => l.receiptId),
+            chunk.map((l) => l.jobId),
           ),
         );
         held.push(...chunk);
@@ -131,15 +138,18 @@ export async function sealDue(now = new Date()): Promise<number> {
     if (now.getTime() - Date.parse(listed.createdAt) < STUCK_MS) continue;
     const b = await getBatch(listed.id);
     if (b?.status !== "sealing") continue;
-    if (await finishSeal(b, (await chosenLeaves(b.id)) ?? [], now)) sealed++;
+    if (await finishSeal(b, await leavesOf((await chosenJobs(b.id)) ?? []), now)) sealed++;
   }
   const size = batchSize();
   const started = Date.now();
   for (let round = 0; round < BATCHES_PER_RUN && Date.now() - started < SEALING_BUDGET_MS; round++) {
-    const waiting = await unbatchedLeaves(size);
-    if (!isDue(waiting.length, waiting[0]?.recordedAt, now, size)) break;
-    // Nothing held: every leaf it saw was already taken (the list is an index and lags a little): next run.
-    if (!(await sealNew(waiting, now))) break;
+    const waiting = await unbatchedReceipts(size);
+    const oldest = waiting[0] && new Date(waiting[0].issuedAt).toISOString();
+    if (!isDue(waiting.length, oldest, now, size)) break;
+    // Receipts another batch already claimed (the list is an index and lags a little) are left out here.
+    const chosen = (await leavesOf(waiting.map((w) => w.jobId))).filter((l) => l.batchId === undefined);
+    // Nothing held: every receipt it saw was already taken: next run.
+    if (chosen.length === 0 || !(await sealNew(chosen, now))) break;
     sealed++;
     if (waiting.length < size) break;
   }

@@ -1,12 +1,12 @@
 import type { Principal } from "../context.ts";
-import { jsonSha256 } from "../receipts/receipt.ts";
+import { jobIdOfReceipt, jsonSha256 } from "../receipts/receipt.ts";
 import { receiptById } from "../receipts/receipts.ts";
 import { TtlCache } from "../ttl-cache.ts";
 import { type Connection, connect, headBlock } from "./chain.ts";
 import { chainConfig, requiredConfirmations } from "./config.ts";
 import { anchorCalldata, buildTree, LEAF_ENCODING, TREE_FORMAT, type Tree, toBytes32 } from "./merkle.ts";
 import { proofStatus } from "./statuses.ts";
-import { getBatch, getLeafRef, getTreeLeaves } from "./store.ts";
+import { batchOfReceipt, getBatch, getTreeLeaves } from "./store.ts";
 
 /**
  * `GET /v1/receipts/{id}/proof`: a receipt's settlement proof, for the receipt's parties only (the receipt's own
@@ -69,15 +69,15 @@ async function chainHead(): Promise<number | undefined> {
 
 export async function receiptProof(principal: Principal, receiptId: string): Promise<ProofView> {
   const doc = await receiptById(principal, receiptId);
-  const ref = await getLeafRef(receiptId);
-  const leaf = toBytes32(ref?.leaf ?? jsonSha256(doc));
+  const batchId = await batchOfReceipt(jobIdOfReceipt(receiptId));
+  const leaf = toBytes32(jsonSha256(doc));
   const view: ProofView = {
     receipt_id: receiptId,
     leaf,
     leaf_encoding: [...LEAF_ENCODING],
     tree_format: TREE_FORMAT,
     status: "pending",
-    batch_id: ref?.batchId ?? null,
+    batch_id: batchId ?? null,
     proof: null,
     root: null,
     chain_id: null,
@@ -90,7 +90,7 @@ export async function receiptProof(principal: Principal, receiptId: string): Pro
     anchor_to: null,
     calldata: null,
   };
-  const batch = ref?.batchId ? await getBatch(ref.batchId) : undefined;
+  const batch = batchId ? await getBatch(batchId) : undefined;
   const tree = batch?.root ? await treeOf(batch.id) : undefined;
   if (!batch || !tree) return view;
   view.root = tree.root;

@@ -9,10 +9,11 @@ import { BATCH_STATUSES, type BatchStatus } from "./statuses.ts";
 
 /**
  * The settlement store, the one module that speaks DynamoDB about settlement (core/db/ACCESS_PATTERNS.md):
- * - a leaf per receipt (`SETTLELEAF#<receipt id>`), written once by the consumer (one conditional put: its
- *   idempotency) and listed, until a batch claims it, on GSI1 (`SETTLEMENT#unbatched#<shard>`, oldest first);
+ * - a receipt waits for a batch on its job's result item: the completion's own transaction lists it on GSI4
+ *   (`SETTLE#unbatched#<shard>`, keys only, oldest first; `unbatchedListing`), so settlement costs a job no request
+ *   of its own; a batch's claim names the batch on the item (`settlementBatchId`) and removes the listing;
  * - batch items (`SETTLEBATCH#<id>`/`BATCH`): status, leaf count, root, the anchoring transaction and its block;
- *   beside each, while it is sealed, the receipts its sealer chose (`SEALING`), and once sealed its tree (`TREE`:
+ *   beside each, while it is sealed, the jobs its sealer chose (`SEALING`), and once sealed its tree (`TREE`:
  *   the sorted leaves in one item, what proofs are computed from);
  * - a pointer per anchoring transaction (`SETTLETX#<hash>`) for the chain webhook;
  * - the cron's work lists on GSI1: `SETTLEMENT#sealing`, `SETTLEMENT#anchor` (pending batches) and
@@ -52,16 +53,6 @@ export const BatchItem = v.object({
 });
 export type Batch = v.InferOutput<typeof BatchItem>;
 
-const LeafRefItem = v.object({
-  receiptId: v.string(),
-  jobId: v.string(),
-  /** Set once, by the claim of the batch the leaf is in. */
-  batchId: v.optional(v.string()),
-  leaf: v.string(),
-  recordedAt: v.string(),
-});
-export type LeafRef = v.InferOutput<typeof LeafRefItem>;
-
 const table = () => config.tableName;
 
 /** The work list a batch in this state belongs to, if any (GSI1 keys). */
@@ -95,42 +86,32 @@ export interface Leaf {
   leaf: string;
 }
 
-/** A shard of the unbatched list, from the receipt id (its random part). */
-function shardOf(receiptId: string): number {
+/** A shard of the unbatched list, from the job id (its random part). */
+function shardOf(jobId: string): number {
   let h = 0;
-  for (const c of receiptId.slice(-8)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  for (const c of jobId.slice(-8)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   return h % LEAF_SHARDS;
 }
 
-/** A receipt's leaf, once: false if it was recorded before. One conditional PutItem. */
-export async function putLeaf(leaf: Leaf, at: Date): Promise<boolean> {
-  const recordedAt = at.toISOString();
-  try {
-    await ddb().send(
-      new PutCommand({
-        TableName: table(),
-        Item: {
-          ...keys.settlementLeaf(leaf.receiptId),
-          entity: "settlementLeaf",
-          ...leaf,
-          recordedAt,
-          ...keys.settlementUnbatched(shardOf(leaf.receiptId), recordedAt, leaf.receiptId),
-        },
-        ConditionExpression: "attribute_not_exists(PK)",
-      }),
-    );
-    return true;
-  } catch (err) {
-    if ((err as Error).name === "ConditionalCheckFailedException") return false;
-    throw err;
-  }
+/**
+ * The keys that list a job's receipt as waiting for a batch, for the completion to write on the job's result item
+ * (sparse GSI4, keys only: one small index entry, no item and no request of settlement's own).
+ */
+export function unbatchedListing(jobId: string, issuedAt: Date): Record<string, string> {
+  return keys.settlementUnbatched(shardOf(jobId), issuedAt.getTime());
+}
+
+export interface Waiting {
+  jobId: string;
+  /** Epoch ms. */
+  issuedAt: number;
 }
 
 /**
- * Up to `limit` leaves no batch has claimed, oldest first across the shards (GSI1: eventually consistent, so a
- * leaf just written may show next time, and one just claimed may still show: its claim is refused).
+ * Up to `limit` jobs whose receipt no batch has claimed, oldest first across the shards (GSI4: eventually
+ * consistent, so a receipt just issued may show next time, and one just claimed may still show: its claim is refused).
  */
-export async function unbatchedLeaves(limit: number): Promise<(Leaf & { recordedAt: string })[]> {
+export async function unbatchedReceipts(limit: number): Promise<Waiting[]> {
   const shards = await Promise.all(
     Array.from({ length: LEAF_SHARDS }, async (_, shard) => {
       const out: Record<string, unknown>[] = [];
@@ -139,9 +120,9 @@ export async function unbatchedLeaves(limit: number): Promise<(Leaf & { recorded
         const page: QueryCommandOutput = await ddb().send(
           new QueryCommand({
             TableName: table(),
-            IndexName: "GSI1",
-            KeyConditionExpression: "GSI1PK = :pk",
-            ExpressionAttributeValues: { ":pk": keys.settlementUnbatched(shard, "", "").GSI1PK },
+            IndexName: "GSI4",
+            KeyConditionExpression: "GSI4PK = :pk",
+            ExpressionAttributeValues: { ":pk": keys.settlementUnbatched(shard, "").GSI4PK },
             Limit: limit - out.length,
             ExclusiveStartKey: start,
           }),
@@ -154,19 +135,42 @@ export async function unbatchedLeaves(limit: number): Promise<(Leaf & { recorded
   );
   return shards
     .flat()
-    .map((i) => ({
-      receiptId: String(i.receiptId),
-      jobId: String(i.jobId),
-      leaf: String(i.leaf),
-      recordedAt: String(i.recordedAt),
-      sk: String(i.GSI1SK),
-    }))
-    .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0))
-    .slice(0, limit)
-    .map(({ sk: _, ...leaf }) => leaf);
+    .map((i) => ({ jobId: String(i.PK).slice("JOB#".length), issuedAt: Number(i.GSI4SK) }))
+    .sort((a, b) => a.issuedAt - b.issuedAt || a.jobId.localeCompare(b.jobId))
+    .slice(0, limit);
 }
 
-/** A batch about to be sealed and the receipts its sealer chose (their ids), in one transaction. */
+/** The stored receipt documents (JSON text) of these jobs' results, with the batch that claimed each, if any. */
+export async function storedReceipts(
+  jobIds: readonly string[],
+): Promise<{ jobId: string; receiptJson: string; batchId?: string }[]> {
+  const items = await batchGetAll(
+    jobIds.map((id) => keys.jobResult(id)),
+    { consistent: true, attributes: ["receiptJson", "settlementBatchId"] },
+  );
+  return items
+    .filter((i) => typeof i.receiptJson === "string")
+    .map((i) => ({
+      jobId: String(i.PK).slice("JOB#".length),
+      receiptJson: String(i.receiptJson),
+      batchId: typeof i.settlementBatchId === "string" ? i.settlementBatchId : undefined,
+    }));
+}
+
+/** The batch that claimed a job's receipt, if one has. */
+export async function batchOfReceipt(jobId: string): Promise<string | undefined> {
+  const out = await ddb().send(
+    new GetCommand({
+      TableName: table(),
+      Key: keys.jobResult(jobId),
+      ProjectionExpression: "settlementBatchId",
+    }),
+  );
+  const id = out.Item?.settlementBatchId;
+  return typeof id === "string" ? id : undefined;
+}
+
+/** A batch about to be sealed and the jobs whose receipts its sealer chose, in one transaction. */
 export function sealingItems(b: Batch, chosen: readonly Leaf[]): NamedItems {
   return {
     batch: {
@@ -178,42 +182,38 @@ export function sealingItems(b: Batch, chosen: readonly Leaf[]): NamedItems {
         Item: {
           ...keys.settlementSealing(b.id),
           entity: "settlementSealing",
-          receipts: chosen.map((l) => l.receiptId).join(","),
+          jobs: chosen.map((l) => l.jobId).join(","),
         },
       },
     },
   };
 }
 
-/** The receipts a sealing batch's sealer chose, with their leaves (to finish a seal whose sealer died). */
-export async function chosenLeaves(batchId: string): Promise<Leaf[] | undefined> {
+/** The jobs a sealing batch's sealer chose (to finish a seal whose sealer died). */
+export async function chosenJobs(batchId: string): Promise<string[] | undefined> {
   const out = await ddb().send(
     new GetCommand({ TableName: table(), Key: keys.settlementSealing(batchId), ConsistentRead: true }),
   );
-  const text = out.Item?.receipts;
-  if (typeof text !== "string") return undefined;
-  const ids = text.split(",").filter(Boolean);
-  const items = await batchGetAll(
-    ids.map((id) => keys.settlementLeaf(id)),
-    { consistent: true },
-  );
-  return items.map((i) => ({ receiptId: String(i.receiptId), jobId: String(i.jobId), leaf: String(i.leaf) }));
+  const text = out.Item?.jobs;
+  return typeof text === "string" ? text.split(",").filter(Boolean) : undefined;
 }
 
 /**
- * A batch's claim on leaves, one transaction of up to 100: each leaf takes the batch's id (and leaves the
- * unbatched list) unless another batch has it. Named `l<i>`: a refusal names the leaves another batch took.
+ * A batch's claim on receipts, one transaction of up to 100: each job's result item takes the batch's id (and
+ * leaves the unbatched list) unless another batch has it. Named `l<i>`: a refusal names the receipts another batch
+ * took.
  */
-export function claimItems(batchId: string, receiptIds: readonly string[]): NamedItems {
+export function claimItems(batchId: string, jobIds: readonly string[]): NamedItems {
   return Object.fromEntries(
-    receiptIds.map((receiptId, i) => [
+    jobIds.map((jobId, i) => [
       `l${i}`,
       {
         Update: {
           TableName: table(),
-          Key: keys.settlementLeaf(receiptId),
-          UpdateExpression: "SET batchId = :b REMOVE GSI1PK, GSI1SK",
-          ConditionExpression: "attribute_exists(PK) AND (attribute_not_exists(batchId) OR batchId = :b)",
+          Key: keys.jobResult(jobId),
+          UpdateExpression: "SET settlementBatchId = :b REMOVE GSI4PK, GSI4SK",
+          ConditionExpression:
+            "attribute_exists(receiptJson) AND (attribute_not_exists(settlementBatchId) OR settlementBatchId = :b)",
           ExpressionAttributeValues: { ":b": batchId },
         },
       } satisfies TransactItem,
@@ -295,11 +295,6 @@ export function txPointer(txHash: string, batchId: string, attempt: number): Tra
 export async function batchOfTx(txHash: string): Promise<string | undefined> {
   const out = await ddb().send(new GetCommand({ TableName: table(), Key: keys.settlementTx(txHash) }));
   return typeof out.Item?.batchId === "string" ? out.Item.batchId : undefined;
-}
-
-export async function getLeafRef(receiptId: string): Promise<LeafRef | undefined> {
-  const out = await ddb().send(new GetCommand({ TableName: table(), Key: keys.settlementLeaf(receiptId) }));
-  return out.Item ? v.parse(LeafRefItem, out.Item) : undefined;
 }
 
 /** A sealed batch's sorted leaves (`0x` hex), or undefined before it is sealed. */
