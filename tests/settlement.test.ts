@@ -1,7 +1,12 @@
 import { createHmac, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { createPublicClient, type Hex, http } from "viem";
 import { describe, expect, inject, it } from "vitest";
+import type { IO } from "../cli/command.ts";
+import { main } from "../cli/main.ts";
 import { ddb } from "../core/db/client.ts";
 import { transact } from "../core/db/transaction.ts";
 import { newId } from "../core/ids.ts";
@@ -194,6 +199,74 @@ describe("settlement", () => {
     }
     expect((await proofOf(client.key, `rcpt_${"0".repeat(26)}`)).status).toBe(404);
     expect((await proofOf(client.key, "rcpt_nope")).status).toBe(404);
+  });
+
+  it("coord receipts verify --rpc-url checks the anchoring against the chain and the pinned account; another root, sender or none pinned exits 2", async () => {
+    expect(anchored).toBeDefined();
+    const { proof, key } = anchored as { proof: Proof; key: string };
+    // The anchoring is published beside the receipt keys, for verifiers to pin.
+    const published = (await api<Obj>("GET", "/v1/receipts/keys")).body;
+    expect(published.anchoring).toMatchObject({ account: chain.anchorAddress, chain_id: chain.chainId });
+    const receipt = (await api<Obj>("GET", `/v1/receipts/${proof.receipt_id}`, { key })).body;
+    const dir = mkdtempSync(join(tmpdir(), "coord-settlement-"));
+    const file = (name: string, value: unknown) => {
+      const path = join(dir, name);
+      writeFileSync(path, JSON.stringify(value));
+      return path;
+    };
+    const run = async (args: string[], withKey = true) => {
+      let stdout = "";
+      const io: IO = {
+        stdout: (t) => {
+          stdout += t;
+        },
+        stderr: () => {},
+        env: { COORD_URL: stack.url, ...(withKey ? { COORD_API_KEY: key } : {}) },
+      };
+      const code = await main(["receipts", "verify", ...args, "--rpc-url", chain.rpcUrl, "--json"], io);
+      return { code, out: JSON.parse(stdout) as Obj };
+    };
+    try {
+      const receiptFile = file("receipt.json", receipt);
+      const keys = file("keys.json", published);
+      // Pinned keys and anchoring, the proof fetched with the key; and everything fetched, by id.
+      for (const args of [[receiptFile, "--keys", keys], [String(proof.receipt_id)]]) {
+        const ok = await run(args);
+        expect(ok.code, JSON.stringify(ok.out)).toBe(0);
+        expect(ok.out).toMatchObject({ valid: true, receipt: { valid: true }, settlement: { valid: true } });
+      }
+      // Fully offline but for the chain: the proof from a file, no API key.
+      const proofFile = file("proof.json", proof);
+      expect((await run([receiptFile, "--keys", keys, "--proof", proofFile], false)).code).toBe(0);
+
+      const otherRoot = `0x${"ab".repeat(32)}`;
+      const forged = await run(
+        [receiptFile, "--keys", keys, "--proof", file("bad.json", { ...proof, root: otherRoot })],
+        false,
+      );
+      expect(forged.code).toBe(2);
+      expect((forged.out.settlement as Obj).reasons).toEqual(
+        expect.arrayContaining(["bad_proof", "calldata_mismatch"]),
+      );
+      const otherAccount = {
+        ...published,
+        anchoring: { ...(published.anchoring as Obj), account: `0x${"11".repeat(20)}` },
+      };
+      const wrongSender = await run(
+        [receiptFile, "--keys", file("k2.json", otherAccount), "--proof", proofFile],
+        false,
+      );
+      expect(wrongSender.code).toBe(2);
+      expect((wrongSender.out.settlement as Obj).reasons).toContain("wrong_sender");
+      const none = await run(
+        [receiptFile, "--keys", file("k3.json", { keys: published.keys }), "--proof", proofFile],
+        false,
+      );
+      expect(none.code).toBe(2);
+      expect((none.out.settlement as Obj).reasons).toEqual(["anchoring_unknown"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a chain webhook with a bad signature is 401 and changes nothing; a signed one is a hint the chain answers, and a replay changes nothing", async () => {

@@ -1,10 +1,5 @@
-import {
-  jobReceipt,
-  jobReceipts,
-  publishedKeyList,
-  receiptById,
-  verifyDocument,
-} from "../../../core/receipts/receipts.ts";
+import { jobReceipt, jobReceipts, receiptById, verifyDocument } from "../../../core/receipts/receipts.ts";
+import { trustAnchors } from "../../../core/settlement/published.ts";
 import { requireAuth } from "../auth.ts";
 import { readJson } from "../body.ts";
 import { documentedRoutes } from "../openapi.ts";
@@ -20,10 +15,12 @@ export const receipts = documentedRoutes("/v1/receipts", "receipts")
   .get(
     "/keys",
     {
-      summary: "The coordinator's receipt signing keys, current and retired, with their validity",
+      summary:
+        "The coordinator's receipt signing keys, current and retired, with their validity, and the chain and account receipts are anchored from",
       auth: "none",
+      responses: { "200": "{keys: [{key_id, public_key, status, valid_from, valid_until}], anchoring}" },
     },
-    async (c) => c.json({ keys: await publishedKeyList() }),
+    async (c) => c.json(await trustAnchors()),
   )
   .post(
     "/verify",
