@@ -417,7 +417,9 @@ describe("settlement", () => {
     }
     expect(await moveSettlementLeaves(ddb(), stack.tableName)).toBe(2);
     for (const o of old) expect(await getItem(`SETTLELEAF#${o.receiptId}`, "LEAF")).toBeUndefined();
-    const [a, b] = await leavesOf([claimed.jobId, unclaimed.jobId]);
+    const moved = await leavesOf([claimed.jobId, unclaimed.jobId]);
+    const a = moved.find((l) => l.jobId === claimed.jobId);
+    const b = moved.find((l) => l.jobId === unclaimed.jobId);
     expect(a).toMatchObject({ receiptId: claimed.receiptId, leaf: claimed.leaf, batchId: claimedBatch });
     const sealed = await eventually(async () => {
       await sealDue(new Date(Date.now() + 3_600_000));

@@ -44,18 +44,15 @@ const CLAIM_CHUNK = 100;
  * its job.completed.v1 carried), read back rather than kept twice. A job without a receipt has no leaf.
  */
 export async function leavesOf(jobIds: readonly string[]): Promise<(Leaf & { batchId?: string })[]> {
-  const order = new Map(jobIds.map((id, i) => [id, i]));
-  return (await storedReceipts(jobIds))
-    .map((r) => {
-      const doc = JSON.parse(r.receiptJson) as { receipt: { receipt_id: string } };
-      return {
-        receiptId: doc.receipt.receipt_id,
-        jobId: r.jobId,
-        leaf: toBytes32(jsonSha256(doc)),
-        batchId: r.batchId,
-      };
-    })
-    .sort((a, b) => (order.get(a.jobId) ?? 0) - (order.get(b.jobId) ?? 0));
+  return (await storedReceipts(jobIds)).map((r) => {
+    const doc = JSON.parse(r.receiptJson) as { receipt: { receipt_id: string } };
+    return {
+      receiptId: doc.receipt.receipt_id,
+      jobId: r.jobId,
+      leaf: toBytes32(jsonSha256(doc)),
+      batchId: r.batchId,
+    };
+  });
 }
 
 /** Whether waiting receipts make a batch: enough of them, or the oldest old enough. Never for none. */
