@@ -105,6 +105,18 @@ export const SETTINGS = {
     integer: true,
     what: "depth after which a confirmed batch is no longer re-checked for reorgs",
   },
+  COORD_CHAIN_REPLACE_SECONDS: {
+    default: 180,
+    min: 1,
+    max: 86_400,
+    what: "age of a still unmined anchoring transaction at which it is replaced at its nonce with a higher fee",
+  },
+  COORD_CHAIN_MAX_FEE_GWEI: {
+    default: 500,
+    min: 0.000001,
+    max: 1_000_000,
+    what: "most an anchoring transaction may offer per gas (gwei): first sends and fee bumps stop there",
+  },
   COORD_LOCAL_CHAIN_BLOCK_SECONDS: {
     default: 1,
     min: 0,

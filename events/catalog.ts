@@ -133,6 +133,23 @@ export const EVENT_SCHEMAS = {
     /** The batch's anchoring attempt (1 first; each re-anchor after a reorg adds one). */
     attempt: v.number(),
   }),
+  "settlement.replaced.v1": v.object({
+    batch_id: v.string(),
+    root: v.string(),
+    leaves: v.number(),
+    chain_id: v.number(),
+    /**
+     * The new transaction: at the nonce of the one it replaces, or at a lower one when that one waited on a nonce
+     * left free below it.
+     */
+    transaction_hash: v.string(),
+    replaces: v.string(),
+    nonce: v.number(),
+    /** What the new transaction offers at most per gas, decimal wei. */
+    max_fee_per_gas: v.string(),
+    /** `stuck`: the node still held the old transaction unmined; `dropped`: the node no longer knew it. */
+    reason: v.picklist(["stuck", "dropped"]),
+  }),
   "settlement.confirmed.v1": v.object({
     batch_id: v.string(),
     root: v.string(),
@@ -239,6 +256,8 @@ export const EVENT_DESCRIPTIONS: Partial<Record<EventType, string>> = {
     "A completed job's signed receipt exists (written by the completion's own transaction; derived from its job.completed.v1, same correlation id).",
   "settlement.anchored.v1":
     "A sealed batch of receipts had its Merkle root sent on chain in a transaction (not yet confirmed).",
+  "settlement.replaced.v1":
+    "A batch's anchoring transaction waited unmined past `COORD_CHAIN_REPLACE_SECONDS` (its fee too low, or dropped from the node's pool): a new transaction at the same nonce, offering more per gas, replaces it. Whichever of them is mined anchors the batch.",
   "settlement.confirmed.v1":
     "A batch's anchoring transaction is `COORD_CHAIN_CONFIRMATIONS` blocks deep on the canonical chain, as the coordinator read it from the chain: its receipts' proofs are final unless a reorg reverts it.",
   "settlement.reverted.v1":

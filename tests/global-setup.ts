@@ -40,12 +40,13 @@ export default async function setup(project: TestProject) {
   process.env.COORD_STRIPE_WEBHOOK_SECRET_PREVIOUS ??= "whsec_test_previous";
   process.env.COORD_CREDIT_RATES ??= "usd:10000,eur:11000";
   // Settlement in seconds: batches close after 1 s (or 16 receipts), the local chain mines a block every 0.5 s and a
-  // batch is confirmed 2 blocks deep, re-checked for reorgs until 40 deep.
+  // batch is confirmed 2 blocks deep, re-checked for reorgs until 40 deep; an anchor unmined for 3 s is replaced.
   process.env.COORD_SETTLEMENT_BATCH_SECONDS ??= "1";
   process.env.COORD_SETTLEMENT_BATCH_SIZE ??= "16";
   process.env.COORD_LOCAL_CHAIN_BLOCK_SECONDS ??= "0.5";
   process.env.COORD_CHAIN_CONFIRMATIONS ??= "2";
   process.env.COORD_CHAIN_FINALITY_BLOCKS ??= "40";
+  process.env.COORD_CHAIN_REPLACE_SECONDS ??= "3";
   // The stack's own local chain, whatever the shell says: the tests snapshot and revert it.
   delete process.env.COORD_CHAIN_RPC_URL;
   const stack = await startLocalStack({ ephemeral: true, port: 0 });

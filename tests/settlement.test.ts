@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
-import { createPublicClient, type Hex, http } from "viem";
+import { createPublicClient, type Hex, http, keccak256, serializeTransaction } from "viem";
 import { describe, expect, inject, it } from "vitest";
 import type { IO } from "../cli/command.ts";
 import { main } from "../cli/main.ts";
@@ -15,7 +15,7 @@ import { jsonSha256 } from "../core/receipts/receipt.ts";
 import { leavesOf, sealDue } from "../core/settlement/batching.ts";
 import { buildTree, parseAnchorCalldata } from "../core/settlement/merkle.ts";
 import type { ProofView } from "../core/settlement/proofs.ts";
-import { getBatch, getTreeLeaves, unbatchedListing } from "../core/settlement/store.ts";
+import { getBatch, getTreeLeaves, putBatchIfVersion, unbatchedListing } from "../core/settlement/store.ts";
 import { verifyProof, verifyProofOnChain } from "../core/settlement/verify.ts";
 import { moveSettlementLeaves } from "../local/move-settlement-leaves.ts";
 import {
@@ -433,6 +433,130 @@ describe("settlement", () => {
   });
 });
 
+/** The proof once anchored by a transaction other than those in `not` (mined or not). */
+function anchoredBy(key: string, receiptId: string, not: string[] = []): Promise<Proof> {
+  return eventually(
+    async () => {
+      const p = (await proofOf(key, receiptId)).body;
+      return p.status !== "pending" && !not.includes(p.transaction_hash as string) ? p : undefined;
+    },
+    30_000,
+    200,
+  );
+}
+
+/** The hash of an EIP-1559 transaction as the node reports it, had it been signed at `nonce`. */
+function signedHash(tx: Awaited<ReturnType<typeof rpc.getTransaction>>, nonce: number): Hex {
+  return keccak256(
+    serializeTransaction(
+      {
+        type: "eip1559",
+        chainId: chain.chainId,
+        nonce,
+        to: tx.to,
+        value: tx.value,
+        gas: tx.gas,
+        data: tx.input,
+        maxFeePerGas: tx.maxFeePerGas,
+        maxPriorityFeePerGas: tx.maxPriorityFeePerGas,
+        accessList: tx.accessList,
+      },
+      { r: tx.r, s: tx.s, yParity: tx.yParity ?? 0 },
+    ),
+  );
+}
+
+describe("a stuck anchoring transaction", () => {
+  it("is replaced at its nonce by one offering more (settlement.replaced.v1), and the proof names the one mined", async () => {
+    // The chain stops mining: the batch's anchor waits in the node's pool, as one with too low a fee would.
+    expect(await call("miner_stop")).toBe(true);
+    let done: { client: { key: string }; receiptIds: string[] };
+    let stuck: Proof;
+    let replacement: Proof;
+    try {
+      done = await completedJobs(2);
+      const id = done.receiptIds[0] as string;
+      stuck = await anchoredBy(done.client.key, id);
+      // Read while the node still holds it (a replacement takes its place in the pool).
+      const before = await rpc.getTransaction({ hash: stuck.transaction_hash as Hex });
+      replacement = await anchoredBy(done.client.key, id, [stuck.transaction_hash as string]);
+      expect(replacement).toMatchObject({ status: "anchored", batch_id: stuck.batch_id, root: stuck.root });
+
+      // Same account, nonce and calldata; at least 12.5% more on the fee cap and on the tip. The nonce is the one
+      // signed, checked by rebuilding the transaction's hash: ganache renumbers a pooled replacement in its answers.
+      const after = await rpc.getTransaction({ hash: replacement.transaction_hash as Hex });
+      expect(after.from).toBe(before.from);
+      expect(signedHash(after, before.nonce)).toBe(replacement.transaction_hash);
+      expect(after.input).toBe(before.input);
+      expect((after.maxFeePerGas ?? 0n) * 8n).toBeGreaterThanOrEqual((before.maxFeePerGas ?? 0n) * 9n);
+      expect((after.maxPriorityFeePerGas ?? 0n) * 8n).toBeGreaterThanOrEqual(
+        (before.maxPriorityFeePerGas ?? 0n) * 9n,
+      );
+      const replaced = (await batchEvents(stuck.batch_id as string)).find(
+        ([t, d]) => t === "settlement.replaced.v1" && d.transaction_hash === replacement.transaction_hash,
+      );
+      expect(replaced?.[1]).toMatchObject({
+        batch_id: stuck.batch_id,
+        root: stuck.root,
+        replaces: stuck.transaction_hash,
+        nonce: before.nonce,
+        max_fee_per_gas: String(after.maxFeePerGas),
+        reason: "stuck",
+      });
+    } finally {
+      await call("miner_start");
+    }
+
+    // Mining again: the batch is confirmed by one of the transactions it sent at that nonce, checked on chain.
+    for (const id of done.receiptIds) {
+      const p = await confirmed(done.client.key, id);
+      const batch = await getBatch(p.batch_id as string);
+      expect([batch?.txHash, ...(batch?.replaced ?? [])]).toContain(stuck.transaction_hash);
+      expect(batch?.txHash).toBe(p.transaction_hash);
+      const receipt = (await api<Obj>("GET", `/v1/receipts/${id}`, { key: done.client.key })).body;
+      await expectOnChain(p, receipt);
+    }
+  }, 60_000);
+
+  it("when a transaction it replaced is what was mined, that one anchors the batch", async () => {
+    const { client, receiptIds } = await completedJobs(1);
+    const id = receiptIds[0] as string;
+    const mined = await confirmed(client.key, id);
+    // As the batch would stand had the mined transaction been replaced by one that never made it into a block
+    // (rewritten on its version: the cron may be marking it final meanwhile).
+    const lost = `0x${randomBytes(32).toString("hex")}`;
+    const b = await eventually(async () => {
+      const now = await getBatch(mined.batch_id as string);
+      if (!now) throw new Error("no batch");
+      const asReplaced = {
+        ...now,
+        status: "anchored" as const,
+        version: now.version + 1,
+        txHash: lost,
+        replaced: [mined.transaction_hash as string],
+        blockNumber: undefined,
+        blockHash: undefined,
+        confirmedAt: undefined,
+        final: undefined,
+      };
+      return (await putBatchIfVersion(asReplaced, now.version)) ? now : undefined;
+    });
+
+    const again = await eventually(async () => {
+      const now = await getBatch(b.id);
+      return now?.status === "confirmed" ? now : undefined;
+    }, 20_000);
+    expect(again).toMatchObject({
+      txHash: mined.transaction_hash,
+      replaced: [lost],
+      blockHash: mined.block_hash,
+    });
+    const confirmations = (await batchEvents(b.id)).filter(([t]) => t === "settlement.confirmed.v1");
+    expect(confirmations.at(-1)?.[1]).toMatchObject({ transaction_hash: mined.transaction_hash });
+    expect((await proofOf(client.key, id)).body).toMatchObject({ transaction_hash: mined.transaction_hash });
+  }, 40_000);
+});
+
 describe("a reorg", () => {
   it("un-confirms the batch (settlement.reverted.v1), which is re-anchored, and the proof then names the new transaction", async () => {
     // Before the receipts exist, so that their batch's anchor is mined after it.
@@ -467,7 +591,9 @@ describe("a reorg", () => {
       const after = events
         .slice(events.indexOf(reverted as [string, Obj]) + 1)
         .map(([t, d]) => [t, d.transaction_hash]);
-      expect(after).toContainEqual(["settlement.anchored.v1", now.transaction_hash]);
+      // Anchored anew by that transaction (or by one it replaced, had the chain been slow to mine it).
+      const sentBy = after.filter(([t]) => t === "settlement.anchored.v1" || t === "settlement.replaced.v1");
+      expect(sentBy.map(([, hash]) => hash)).toContain(now.transaction_hash);
       expect(after).toContainEqual(["settlement.confirmed.v1", now.transaction_hash]);
     }
   }, 60_000);

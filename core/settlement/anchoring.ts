@@ -2,10 +2,13 @@ import type { EventType } from "../../events/catalog.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut } from "../db/outbox.ts";
 import { TransactionRefused, transact } from "../db/transaction.ts";
+import { setting } from "../settings.ts";
 import { sealDue } from "./batching.ts";
 import {
   type Connection,
   connect,
+  feesOfTransaction,
+  feesWaitingAt,
   headBlock,
   minedNonce,
   type Sighting,
@@ -13,6 +16,7 @@ import {
   sight,
 } from "./chain.ts";
 import { chainConfig, finalityBlocks, requiredConfirmations } from "./config.ts";
+import { feeCeiling, feesOfStored, higherFees, storedFees } from "./fees.ts";
 import { anchorCalldata } from "./merkle.ts";
 import { BATCH_TRANSITIONS, type BatchTransition, canMoveBatch } from "./statuses.ts";
 import {
@@ -29,12 +33,12 @@ import {
  * Anchoring and watching: a pending batch's root goes on chain in a transaction from the anchoring account; an
  * anchored batch is confirmed once the chain itself (never a webhook) shows the transaction
  * COORD_CHAIN_CONFIRMATIONS deep on its canonical chain; a batch whose transaction left the canonical chain (a reorg)
- * goes back to pending and is anchored again in a new transaction. Confirmed batches are watched until they are
- * COORD_CHAIN_FINALITY_BLOCKS deep, so a later reorg un-confirms them too.
+ * goes back to pending and is anchored again in a new transaction. A transaction still unmined after
+ * COORD_CHAIN_REPLACE_SECONDS (its fee too low for the chain now, or dropped from the node's pool) is replaced at its
+ * nonce by one offering more. Confirmed batches are watched until they are COORD_CHAIN_FINALITY_BLOCKS deep, so a
+ * later reorg un-confirms them too.
  */
 
-/** How long a transaction the node no longer knows, and never seen in a block, is waited for before it is resent. */
-const DROP_GRACE_MS = 120_000;
 /**
  * Work per cron run (the rest waits for the next run): transactions sent, and batches re-checked (oldest first, 8
  * at a time). With the defaults that is 50 x 256 receipts anchored a minute on AWS; raise the batch size for more.
@@ -43,7 +47,7 @@ const ANCHORS_PER_RUN = 50;
 const WATCHED_PER_RUN = 500;
 const CHECKS_AT_ONCE = 8;
 
-type Outcome = "anchored" | "mined" | "confirmed" | "reverted" | "final" | "unchanged";
+type Outcome = "anchored" | "replaced" | "mined" | "confirmed" | "reverted" | "final" | "unchanged";
 type RevertReason = "reorged" | "dropped" | "failed";
 
 const subjectOf = (b: Batch) => ({ subjectPk: keys.settlementBatch(b.id).PK, subject: b.id });
@@ -92,9 +96,12 @@ export async function anchorBatch(conn: Connection, listed: Batch): Promise<bool
     chainId: conn.chainId,
     txHash: sent.hash,
     txNonce: sent.nonce,
+    ...storedFees(sent.fees),
+    replaced: undefined,
     from: conn.from,
     to: conn.to,
     anchoredAt: new Date().toISOString(),
+    sentAt: new Date().toISOString(),
     pendingSince: undefined,
     blockNumber: undefined,
     blockHash: undefined,
@@ -129,7 +136,11 @@ async function revert(b: Batch, reason: RevertReason): Promise<Outcome> {
     reverts: (b.reverts ?? 0) + 1,
     txHash: undefined,
     txNonce: undefined,
+    txMaxFee: undefined,
+    txTip: undefined,
+    replaced: undefined,
     anchoredAt: undefined,
+    sentAt: undefined,
     blockNumber: undefined,
     blockHash: undefined,
     confirmedAt: undefined,
@@ -150,27 +161,121 @@ async function revert(b: Batch, reason: RevertReason): Promise<Outcome> {
   return moved ? "reverted" : "unchanged";
 }
 
+/** Every transaction the batch sent at its nonce: the current one first, then those it replaced, newest first. */
+const sentHashes = (b: Batch) => [b.txHash ?? "", ...[...(b.replaced ?? [])].reverse()] as `0x${string}`[];
+
+/**
+ * Where the chain has the batch's transaction: the first of its transactions found in the canonical chain (at most
+ * one can be: they share a nonce), else what the node says of the current one.
+ */
+async function sightAny(conn: Connection, b: Batch): Promise<{ hash: `0x${string}`; seen: Sighting }> {
+  const [current, ...older] = sentHashes(b) as [`0x${string}`, ...`0x${string}`[]];
+  const seen = await sight(conn, current);
+  if (seen.kind === "mined") return { hash: current, seen };
+  for (const hash of older) {
+    const s = await sight(conn, hash);
+    if (s.kind === "mined") return { hash, seen: s };
+  }
+  return { hash: current, seen };
+}
+
+/** The batch with `hash` as its transaction: one it replaced was mined after all, and is what anchors it. */
+function adopt(b: Batch, hash: string): Batch {
+  if (hash === b.txHash) return b;
+  const all = [...(b.replaced ?? []), b.txHash ?? ""];
+  return {
+    ...b,
+    txHash: hash,
+    replaced: all.filter((h) => h !== hash),
+    txMaxFee: undefined,
+    txTip: undefined,
+  };
+}
+
+/**
+ * Sends a transaction replacing the batch's stuck one at the same nonce (same root, same calldata, more per gas) and
+ * records it, keeping the old one's hash: until one of them is mined, either may be. Sent before recorded, as
+ * anchors are: a crash in between leaves the replacement untracked, and if it is what gets mined the batch is
+ * reverted as `dropped` and anchored again (the root twice on chain, harmless).
+ */
+async function replace(
+  conn: Connection,
+  b: Batch,
+  mined: number,
+  held: ReadonlySet<number> | undefined,
+  reason: "stuck" | "dropped",
+): Promise<Outcome> {
+  if (b.txNonce === undefined || !b.root) return "unchanged";
+  const own = feesOfStored(b) ?? (await feesOfTransaction(conn, b.txHash as `0x${string}`));
+  // Above the account's next nonce, the transaction waits on the ones below it. When no batch's transaction holds
+  // that next nonce, the gap is what holds everything back (a nonce left free by a rewound block, or held by a
+  // transaction of no batch that the node will not mine): the replacement fills it, outbidding whatever waits there.
+  // Otherwise it replaces its own nonce, as the ones below it are replaced at theirs.
+  const gap = b.txNonce > mined && held !== undefined && !held.has(mined);
+  const nonce = gap ? mined : b.txNonce;
+  const previous = gap ? higherFees(own, await feesWaitingAt(conn, nonce)) : own;
+  const sent = await sendAnchor(conn, anchorCalldata(b.root, b.attempt), { nonce, fees: previous });
+  const next: Batch = {
+    ...b,
+    version: b.version + 1,
+    txHash: sent.hash,
+    txNonce: sent.nonce,
+    ...storedFees(sent.fees),
+    replaced: [...(b.replaced ?? []), b.txHash ?? ""],
+    sentAt: new Date().toISOString(),
+  };
+  const moved = await move(
+    "replace",
+    b,
+    next,
+    {
+      type: "settlement.replaced.v1",
+      data: {
+        batch_id: b.id,
+        root: b.root,
+        leaves: b.leafCount,
+        chain_id: conn.chainId,
+        transaction_hash: sent.hash,
+        replaces: b.txHash ?? "",
+        nonce: sent.nonce,
+        max_fee_per_gas: feeCeiling(sent.fees).toString(),
+        reason,
+      },
+    },
+    { tx: txPointer(sent.hash, b.id, b.attempt) },
+  );
+  return moved ? "replaced" : "unchanged";
+}
+
 /**
  * Re-checks one anchored or confirmed batch against the chain: confirms it, records the block it was first seen
- * in, marks it final, or reverts it when its transaction is no longer where it was (or anywhere).
+ * in, marks it final, reverts it when its transaction is no longer where it was (or anywhere), or replaces it when
+ * it waited unmined too long. `held`: the nonces other batches' unmined transactions hold (the cron knows them; a
+ * webhook's re-check does not, and then never fills a gap).
  */
-export async function checkBatch(conn: Connection, b: Batch, head: number): Promise<Outcome> {
+export async function checkBatch(
+  conn: Connection,
+  b: Batch,
+  head: number,
+  held?: ReadonlySet<number>,
+): Promise<Outcome> {
   if ((b.status !== "anchored" && b.status !== "confirmed") || !b.txHash) return "unchanged";
   // Anchored on another chain than the one configured now: an operator's change, not the chain's; left alone.
   if (b.chainId !== undefined && b.chainId !== conn.chainId) return "unchanged";
-  const hash = b.txHash as `0x${string}`;
-  let seen: Sighting = await sight(conn, hash);
+  let { hash, seen } = await sightAny(conn, b);
   if (seen.kind === "missing") {
     // Seen in a block before, and no longer there: that block was reorged out.
     if (b.blockHash) return revert(b, "reorged");
-    // Never seen in a block: dropped if its nonce went to another transaction (looked at again after the nonce
-    // read, in case it was mined in between), or if the node has not known it for a long while. Else it waits.
-    if (b.txNonce !== undefined && (await minedNonce(conn)) > b.txNonce) {
-      seen = await sight(conn, hash);
+    // Never seen in a block. Its nonce went to another transaction (looked at again after the nonce read, in case
+    // one of the batch's own was mined in between): dropped for good, the batch is anchored anew.
+    const mined = b.txNonce === undefined ? undefined : await minedNonce(conn);
+    if (b.txNonce !== undefined && mined !== undefined && mined > b.txNonce) {
+      ({ hash, seen } = await sightAny(conn, b));
       if (seen.kind === "missing") return revert(b, "dropped");
     } else {
-      const late = Date.now() - Date.parse(b.anchoredAt ?? "") > DROP_GRACE_MS;
-      return !seen.known && late ? revert(b, "dropped") : "unchanged";
+      const waited = Date.now() - Date.parse(b.sentAt ?? b.anchoredAt ?? "");
+      if (waited <= setting("COORD_CHAIN_REPLACE_SECONDS") * 1000 || mined === undefined) return "unchanged";
+      return replace(conn, b, mined, held, seen.known ? "stuck" : "dropped");
     }
   }
   if (!seen.success) return revert(b, "failed");
@@ -180,7 +285,7 @@ export async function checkBatch(conn: Connection, b: Batch, head: number): Prom
   if (b.status === "anchored") {
     if (confirmations >= requiredConfirmations()) {
       const next: Batch = {
-        ...b,
+        ...adopt(b, hash),
         status: "confirmed",
         version: b.version + 1,
         blockNumber: seen.blockNumber,
@@ -194,7 +299,7 @@ export async function checkBatch(conn: Connection, b: Batch, head: number): Prom
           root: b.root ?? "",
           leaves: b.leafCount,
           chain_id: conn.chainId,
-          transaction_hash: b.txHash,
+          transaction_hash: hash,
           block_number: seen.blockNumber,
           block_hash: seen.blockHash,
           confirmations,
@@ -203,7 +308,12 @@ export async function checkBatch(conn: Connection, b: Batch, head: number): Prom
       return moved ? "confirmed" : "unchanged";
     }
     if (b.blockHash) return "unchanged";
-    const mined = { ...b, version: b.version + 1, blockNumber: seen.blockNumber, blockHash: seen.blockHash };
+    const mined = {
+      ...adopt(b, hash),
+      version: b.version + 1,
+      blockNumber: seen.blockNumber,
+      blockHash: seen.blockHash,
+    };
     return (await putBatchIfVersion(mined, b.version)) ? "mined" : "unchanged";
   }
   if (confirmations < finalityBlocks()) return "unchanged";
@@ -232,13 +342,19 @@ export async function settle(
   const watched = await batchesToWork("watch", WATCHED_PER_RUN);
   if (watched.length > 0) {
     const head = await headBlock(conn);
+    // The nonces the batches' unmined transactions hold (as listed: a hint, which a stale entry only delays).
+    const held = new Set(
+      watched.flatMap((b) =>
+        b.status === "anchored" && !b.blockHash && b.txNonce !== undefined ? [b.txNonce] : [],
+      ),
+    );
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < watched.length; i = next++) {
         const id = (watched[i] as Batch).id;
         try {
           const b = await getBatch(id);
-          if (b) tally(counts, await checkBatch(conn, b, head));
+          if (b) tally(counts, await checkBatch(conn, b, head, held));
         } catch (err) {
           errors.push(`check ${id}: ${short(err)}`);
         }
@@ -282,7 +398,7 @@ export async function recheckTransactions(hashes: readonly string[]): Promise<Re
   for (const hash of hashes) {
     const batchId = await batchOfTx(hash);
     const b = batchId ? await getBatch(batchId) : undefined;
-    if (!b || b.txHash !== hash) {
+    if (!b || !sentHashes(b).includes(hash as `0x${string}`)) {
       out.push({ transaction_hash: hash, batch_id: b?.id ?? null, status: b?.status ?? null });
       continue;
     }

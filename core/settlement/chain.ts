@@ -11,7 +11,9 @@ import {
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { setting } from "../settings.ts";
 import type { ChainConfig } from "./config.ts";
+import { capped, type Fees, feeCeiling, gweiToWei, replacementFees } from "./fees.ts";
 
 /**
  * The coordinator's side of the chain, through viem: sending an anchoring transaction from the configured account,
@@ -89,8 +91,9 @@ async function nextNonce(conn: Connection): Promise<{ nonce: number; mined: numb
   let next = mined;
   for (const s of sent) {
     if (s.nonce !== next) break;
+    // Waiting means known and in no block: a node may still answer for a transaction of a block since rewound.
     const tx = await conn.public.getTransaction({ hash: s.hash }).catch(() => undefined);
-    if (!tx) break;
+    if (!tx || tx.blockNumber !== null) break;
     next++;
   }
   recent.set(
@@ -100,13 +103,52 @@ async function nextNonce(conn: Connection): Promise<{ nonce: number; mined: numb
   return { nonce: Math.max(next, pending), mined };
 }
 
+/** A replacement the fee cap leaves no room for: the transaction it would replace waits as it is. */
+export class FeeCapReached extends Error {
+  constructor(readonly previous: Fees) {
+    super(
+      `a replacement would offer more than COORD_CHAIN_MAX_FEE_GWEI per gas (the stuck transaction offers ${feeCeiling(previous)} wei)`,
+    );
+    this.name = "FeeCapReached";
+  }
+}
+
+/** What the chain asks per gas now, from the request viem prepared. */
+function estimateOf(request: {
+  maxFeePerGas?: bigint;
+  maxPriorityFeePerGas?: bigint;
+  gasPrice?: bigint;
+}): Fees {
+  if (request.maxFeePerGas !== undefined)
+    return {
+      kind: "eip1559",
+      maxFeePerGas: request.maxFeePerGas,
+      maxPriorityFeePerGas: request.maxPriorityFeePerGas ?? 0n,
+    };
+  return { kind: "legacy", gasPrice: request.gasPrice ?? 0n };
+}
+
+/** What the transaction this process sent at `nonce` offers, if the node still holds it unmined. */
+export async function feesWaitingAt(conn: Connection, nonce: number): Promise<Fees | undefined> {
+  const sent = (recent.get(conn.from) ?? []).find((s) => s.nonce === nonce);
+  return sent ? feesOfTransaction(conn, sent.hash) : undefined;
+}
+
 /**
- * Signs and sends one anchoring transaction (zero value, `data` as calldata, to the anchor address) at the account's
- * next nonce. Resolves once the node accepted it. A refusal forgets what this process sent (the next call counts
- * from the chain again).
+ * Signs and sends one anchoring transaction (zero value, `data` as calldata, to the anchor address) and resolves
+ * once the node accepted it. By default at the account's next nonce, offering what the chain asks (held to
+ * COORD_CHAIN_MAX_FEE_GWEI); with `replacing`, at that transaction's nonce, offering enough more than it to replace
+ * it in any pool (core/settlement/fees.ts), or `FeeCapReached` when the cap leaves no room. A refusal forgets what this process sent (the next
+ * call counts from the chain again).
  */
-export async function sendAnchor(conn: Connection, data: Hex): Promise<{ hash: Hex; nonce: number }> {
-  const { nonce, mined: minedAtSend } = await nextNonce(conn);
+export async function sendAnchor(
+  conn: Connection,
+  data: Hex,
+  replacing?: { nonce: number; fees: Fees | undefined },
+): Promise<{ hash: Hex; nonce: number; fees: Fees }> {
+  const { nonce, mined: minedAtSend } = replacing
+    ? { nonce: replacing.nonce, mined: await minedNonce(conn) }
+    : await nextNonce(conn);
   const request = await conn.wallet.prepareTransactionRequest({
     account: conn.wallet.account,
     chain: conn.wallet.chain,
@@ -115,11 +157,41 @@ export async function sendAnchor(conn: Connection, data: Hex): Promise<{ hash: H
     value: 0n,
     nonce,
   });
-  const serializedTransaction = await conn.wallet.signTransaction(request);
+  const cap = gweiToWei(setting("COORD_CHAIN_MAX_FEE_GWEI"));
+  const estimate = estimateOf(request);
+  // A replacement whose predecessor's fees are unknown (the node forgot it, and it predates their recording) need
+  // not outbid anything the pool holds.
+  const previous = replacing?.fees;
+  const fees = previous ? replacementFees(previous, estimate, cap) : capped(estimate, cap);
+  if (!fees) throw new FeeCapReached(previous as Fees);
+  const common = {
+    account: conn.wallet.account,
+    chain: conn.wallet.chain,
+    to: conn.to,
+    data,
+    value: 0n,
+    nonce,
+    gas: request.gas,
+  };
+  const serializedTransaction = await conn.wallet.signTransaction(
+    fees.kind === "legacy"
+      ? { ...common, type: "legacy", gasPrice: fees.gasPrice }
+      : {
+          ...common,
+          type: "eip1559",
+          maxFeePerGas: fees.maxFeePerGas,
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+        },
+  );
   try {
     const hash = await conn.wallet.sendRawTransaction({ serializedTransaction });
-    recent.set(conn.from, [...(recent.get(conn.from) ?? []), { nonce, hash, minedAtSend }]);
-    return { hash, nonce };
+    // A replacement takes its nonce's place among what this process waits on.
+    const others = (recent.get(conn.from) ?? []).filter((s) => s.nonce !== nonce);
+    recent.set(
+      conn.from,
+      [...others, { nonce, hash, minedAtSend }].sort((a, b) => a.nonce - b.nonce),
+    );
+    return { hash, nonce, fees };
   } catch (err) {
     recent.delete(conn.from);
     throw err;
@@ -154,6 +226,19 @@ export async function sight(conn: Connection, hash: Hex): Promise<Sighting> {
     throw err;
   });
   return { kind: "missing", known: tx !== undefined };
+}
+
+/** What a transaction the node holds unmined offers per gas. */
+export async function feesOfTransaction(conn: Connection, hash: Hex): Promise<Fees | undefined> {
+  const tx = await conn.public.getTransaction({ hash }).catch(() => undefined);
+  if (!tx || tx.blockNumber !== null) return undefined;
+  if (tx.maxFeePerGas !== undefined)
+    return {
+      kind: "eip1559",
+      maxFeePerGas: tx.maxFeePerGas,
+      maxPriorityFeePerGas: tx.maxPriorityFeePerGas ?? 0n,
+    };
+  return tx.gasPrice !== undefined ? { kind: "legacy", gasPrice: tx.gasPrice } : undefined;
 }
 
 /** The canonical chain's height now. */

@@ -19,6 +19,11 @@ export const BATCH_TRANSITIONS = {
   seal: { from: ["sealing"], to: "pending", event: null },
   /** The root was sent on chain. */
   anchor: { from: ["pending"], to: "anchored", event: "settlement.anchored.v1" },
+  /**
+   * The transaction waited unmined too long (a fee too low for the chain now, or dropped from the node's pool): a new
+   * one replaces it at the same nonce, offering more; whichever of them is mined anchors the batch.
+   */
+  replace: { from: ["anchored"], to: "anchored", event: "settlement.replaced.v1" },
   /** The transaction is deep enough on the canonical chain. */
   confirm: { from: ["anchored"], to: "confirmed", event: "settlement.confirmed.v1" },
   /**

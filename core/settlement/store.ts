@@ -43,6 +43,13 @@ export const BatchItem = v.object({
   from: v.optional(v.string()),
   to: v.optional(v.string()),
   anchoredAt: v.optional(v.string()),
+  /** When the current transaction was sent (its first send, or its latest replacement at the same nonce). */
+  sentAt: v.optional(v.string()),
+  /** What the current transaction offers per gas, decimal wei: its fee cap (or gas price) and its tip (EIP-1559). */
+  txMaxFee: v.optional(v.string()),
+  txTip: v.optional(v.string()),
+  /** Earlier transactions at the same nonce that the current one replaced (oldest first): any of them may be mined. */
+  replaced: v.optional(v.array(v.string())),
   /** The block the transaction was seen in (a later receipt in another block is a reorg). */
   blockNumber: v.optional(v.number()),
   blockHash: v.optional(v.string()),
