@@ -52,6 +52,15 @@ type RevertReason = "reorged" | "dropped" | "failed";
 
 const subjectOf = (b: Batch) => ({ subjectPk: keys.settlementBatch(b.id).PK, subject: b.id });
 
+/** What every settlement event says of its batch and of the transaction it is about. */
+const batchTx = (b: Batch, chainId: number, hash: string) => ({
+  batch_id: b.id,
+  root: b.root ?? "",
+  leaves: b.leafCount,
+  chain_id: chainId,
+  transaction_hash: hash,
+});
+
 /** A transition of the table: the batch's next state (conditional on its version) and its event, in one transaction. */
 async function move<T extends EventType>(
   name: BatchTransition,
@@ -114,14 +123,7 @@ export async function anchorBatch(conn: Connection, listed: Batch): Promise<bool
     next,
     {
       type: "settlement.anchored.v1",
-      data: {
-        batch_id: b.id,
-        root: b.root,
-        leaves: b.leafCount,
-        chain_id: conn.chainId,
-        transaction_hash: sent.hash,
-        attempt,
-      },
+      data: { ...batchTx(b, conn.chainId, sent.hash), attempt },
     },
     { tx: txPointer(sent.hash, b.id, attempt) },
   );
@@ -149,11 +151,7 @@ async function revert(b: Batch, reason: RevertReason): Promise<Outcome> {
   const moved = await move("revert", b, next, {
     type: "settlement.reverted.v1",
     data: {
-      batch_id: b.id,
-      root: b.root ?? "",
-      leaves: b.leafCount,
-      chain_id: b.chainId ?? 0,
-      transaction_hash: b.txHash ?? "",
+      ...batchTx(b, b.chainId ?? 0, b.txHash ?? ""),
       block_number: b.blockNumber ?? null,
       reason,
     },
@@ -231,11 +229,7 @@ async function replace(
     {
       type: "settlement.replaced.v1",
       data: {
-        batch_id: b.id,
-        root: b.root,
-        leaves: b.leafCount,
-        chain_id: conn.chainId,
-        transaction_hash: sent.hash,
+        ...batchTx(b, conn.chainId, sent.hash),
         replaces: b.txHash ?? "",
         nonce: sent.nonce,
         max_fee_per_gas: feeCeiling(sent.fees).toString(),
@@ -295,11 +289,7 @@ export async function checkBatch(
       const moved = await move("confirm", b, next, {
         type: "settlement.confirmed.v1",
         data: {
-          batch_id: b.id,
-          root: b.root ?? "",
-          leaves: b.leafCount,
-          chain_id: conn.chainId,
-          transaction_hash: hash,
+          ...batchTx(b, conn.chainId, hash),
           block_number: seen.blockNumber,
           block_hash: seen.blockHash,
           confirmations,

@@ -138,8 +138,8 @@ export async function feesWaitingAt(conn: Connection, nonce: number): Promise<Fe
  * Signs and sends one anchoring transaction (zero value, `data` as calldata, to the anchor address) and resolves
  * once the node accepted it. By default at the account's next nonce, offering what the chain asks (held to
  * COORD_CHAIN_MAX_FEE_GWEI); with `replacing`, at that transaction's nonce, offering enough more than it to replace
- * it in any pool (core/settlement/fees.ts), or `FeeCapReached` when the cap leaves no room. A refusal forgets what this process sent (the next
- * call counts from the chain again).
+ * it in any pool (core/settlement/fees.ts), or `FeeCapReached` when the cap leaves no room. A refusal forgets what
+ * this process sent (the next call counts from the chain again).
  */
 export async function sendAnchor(
   conn: Connection,
@@ -149,21 +149,6 @@ export async function sendAnchor(
   const { nonce, mined: minedAtSend } = replacing
     ? { nonce: replacing.nonce, mined: await minedNonce(conn) }
     : await nextNonce(conn);
-  const request = await conn.wallet.prepareTransactionRequest({
-    account: conn.wallet.account,
-    chain: conn.wallet.chain,
-    to: conn.to,
-    data,
-    value: 0n,
-    nonce,
-  });
-  const cap = gweiToWei(setting("COORD_CHAIN_MAX_FEE_GWEI"));
-  const estimate = estimateOf(request);
-  // A replacement whose predecessor's fees are unknown (the node forgot it, and it predates their recording) need
-  // not outbid anything the pool holds.
-  const previous = replacing?.fees;
-  const fees = previous ? replacementFees(previous, estimate, cap) : capped(estimate, cap);
-  if (!fees) throw new FeeCapReached(previous as Fees);
   const common = {
     account: conn.wallet.account,
     chain: conn.wallet.chain,
@@ -171,13 +156,21 @@ export async function sendAnchor(
     data,
     value: 0n,
     nonce,
-    gas: request.gas,
   };
+  const request = await conn.wallet.prepareTransactionRequest(common);
+  const cap = gweiToWei(setting("COORD_CHAIN_MAX_FEE_GWEI"));
+  const estimate = estimateOf(request);
+  // A replacement whose predecessor's fees are unknown (the node forgot it, and it predates their recording) need
+  // not outbid anything the pool holds.
+  const previous = replacing?.fees;
+  const fees = previous ? replacementFees(previous, estimate, cap) : capped(estimate, cap);
+  if (!fees) throw new FeeCapReached(previous as Fees);
   const serializedTransaction = await conn.wallet.signTransaction(
     fees.kind === "legacy"
-      ? { ...common, type: "legacy", gasPrice: fees.gasPrice }
+      ? { ...common, gas: request.gas, type: "legacy", gasPrice: fees.gasPrice }
       : {
           ...common,
+          gas: request.gas,
           type: "eip1559",
           maxFeePerGas: fees.maxFeePerGas,
           maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
