@@ -33,6 +33,10 @@ declare module "sst" {
       "type": "sst.aws.Queue"
       "url": string
     }
+    "Artifacts": {
+      "name": string
+      "type": "sst.aws.Bucket"
+    }
     "Bus": {
       "arn": string
       "name": string

@@ -27,10 +27,12 @@ export default $config({
     const { createStreamHandler } = await import("./stacks/stream.ts");
     const { createDoorbell } = await import("./stacks/doorbell.ts");
     const { createCrons } = await import("./stacks/cron.ts");
+    const { createArtifactBucket } = await import("./stacks/artifacts.ts");
 
     const prefix = `${$app.name}-${$app.stage}`;
     const secrets = createSecrets();
     const table = createTable();
+    const artifacts = createArtifactBucket();
     const queues = createQueues(prefix);
     const { bus, deadLetters } = createBus(queues);
 
@@ -39,6 +41,7 @@ export default $config({
     const context = {
       environment: {
         COORD_TABLE_NAME: table.name,
+        COORD_ARTIFACT_BUCKET: artifacts.name,
         COORD_BUS_NAME: bus.name,
         COORD_QUEUE_PREFIX: prefix,
         // Webhook tunables pass through from the deploying shell when set (docs/webhooks.md).
@@ -52,7 +55,7 @@ export default $config({
         ...secretEnvironment(secrets),
       },
       // DLQs too: the admin DLQ routes peek and redrive them, consumers move poison messages there.
-      link: [table, bus, ...queues.flatMap((q) => [q.queue, q.dlq]), ...Object.values(secrets)],
+      link: [table, artifacts, bus, ...queues.flatMap((q) => [q.queue, q.dlq]), ...Object.values(secrets)],
     };
 
     const { api } = createApi(context);
@@ -66,6 +69,7 @@ export default $config({
       api: api.url,
       doorbell: doorbell.api.url,
       table: table.name,
+      artifacts: artifacts.name,
       bus: bus.name,
       queues: Object.fromEntries(queues.map((q) => [q.def.name, q.queue.url])),
       deadLetterQueues: {

@@ -117,6 +117,32 @@ export const SETTINGS = {
     max: 1_000_000,
     what: "most an anchoring transaction may offer per gas (gwei): first sends and fee bumps stop there",
   },
+  COORD_ARTIFACT_RETENTION_HOURS: {
+    default: 168,
+    min: 1,
+    max: 87_600,
+    what: "how long an artifact (an upload, a job's output) can be read after it was created",
+  },
+  COORD_UPLOAD_URL_SECONDS: {
+    default: 3600,
+    min: 1,
+    max: 604_800,
+    integer: true,
+    what: "validity of an upload's presigned PUT URL",
+  },
+  COORD_UPLOAD_MAX_MB: {
+    default: 5120,
+    min: 1,
+    max: 5120,
+    what: "largest upload (MiB; one presigned PUT, S3's single-request limit at most)",
+  },
+  COORD_ARTIFACT_DOWNLOAD_SECONDS: {
+    default: 900,
+    min: 1,
+    max: 604_800,
+    integer: true,
+    what: "validity of a client's presigned download URL (a miner's ends with its lease)",
+  },
   COORD_LOCAL_CHAIN_BLOCK_SECONDS: {
     default: 1,
     min: 0,

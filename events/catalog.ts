@@ -92,6 +92,19 @@ export const EVENT_SCHEMAS = {
     queue_deadline: v.optional(v.string()),
     /** SHA-256 of the input's canonical JSON (RFC 8785), as the receipt names it. */
     input_sha256: v.optional(v.string()),
+    /** The artifacts the input references, as measured when it was submitted (the receipt names them). */
+    input_artifacts: v.optional(
+      v.array(
+        v.object({
+          role: v.literal("input"),
+          path: v.string(),
+          artifact_id: v.string(),
+          sha256: v.string(),
+          bytes: v.number(),
+          content_type: v.nullable(v.string()),
+        }),
+      ),
+    ),
   }),
   "job.assigned.v1": v.object({
     ...jobRef,

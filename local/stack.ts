@@ -4,6 +4,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -23,6 +24,7 @@ import { startCron } from "./cron.ts";
 import { startDynamoLocal } from "./dynamo.ts";
 import { QueuePoller, type SqsHandler } from "./queue-poller.ts";
 import { ensureQueues, startSqsLocal } from "./queues.ts";
+import { type S3Gate, startS3Gate } from "./s3-gate.ts";
 import { StreamPoller } from "./stream-poller.ts";
 import { ensureTable } from "./table.ts";
 
@@ -147,6 +149,24 @@ function resolveAdminKey(opts: LocalStackOptions, dataDir: string | undefined): 
   return key;
 }
 
+/** The artifacts' bucket in the emulator's S3 and the gate in front of it; sets the storage's environment. */
+async function startArtifactStorage(
+  endpoint: string,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+): Promise<S3Gate> {
+  process.env.COORD_ARTIFACT_BUCKET ??= "coordinator-artifacts";
+  const s3 = new S3Client({ endpoint, forcePathStyle: true, region: "us-east-1", credentials });
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: process.env.COORD_ARTIFACT_BUCKET }));
+  } finally {
+    s3.destroy();
+  }
+  const gate = await startS3Gate({ upstream: endpoint, region: "us-east-1", ...credentials });
+  process.env.COORD_S3_ENDPOINT = endpoint;
+  process.env.COORD_S3_PUBLIC_ENDPOINT = gate.url;
+  return gate;
+}
+
 /**
  * The embedded runtime: DynamoDB Local + the SQS emulator + the local bus, the table and queues from their one
  * definition, the Hono app on Node, and the pollers that invoke the real Lambda handlers.
@@ -199,6 +219,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
     const streamArn = await ensureTable(dynamoClient, tableName);
     const queues = await ensureQueues(sqs, queuePrefix, QUEUES);
+    // Artifacts: the S3 of the same emulator, behind a gate that checks presigned URLs as S3 does (expiry,
+    // signature); presigned URLs are signed for the gate's address, which clients and miners reach.
+    const gate = await startArtifactStorage(sqsLocal.endpoint, credentials);
+    stops.push(gate.stop);
     const queueUrls = Object.fromEntries(queues.map((q) => [q.def.name, { url: q.url, dlqUrl: q.dlqUrl }]));
 
     const { ensureBootstrapAdmin } = await import("../core/accounts/accounts.ts");

@@ -14,6 +14,7 @@ type Pascal<S extends string> = S extends `${infer Head}-${infer Tail}`
 
 type Expected =
   | "Api"
+  | "Artifacts"
   | "ApiHandler"
   | "Bus"
   | "BusDlq"

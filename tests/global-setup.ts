@@ -47,6 +47,10 @@ export default async function setup(project: TestProject) {
   process.env.COORD_CHAIN_CONFIRMATIONS ??= "2";
   process.env.COORD_CHAIN_FINALITY_BLOCKS ??= "40";
   process.env.COORD_CHAIN_REPLACE_SECONDS ??= "3";
+  // Artifacts: whisper.transcribe takes audio of at most 1 KiB here, so that an oversized upload is cheap to make.
+  process.env.COORD_SERVICE_ARTIFACT_LIMITS ??= JSON.stringify({
+    "whisper.transcribe": { max_mb: 1 / 1024 },
+  });
   // The stack's own local chain, whatever the shell says: the tests snapshot and revert it.
   delete process.env.COORD_CHAIN_RPC_URL;
   const stack = await startLocalStack({ ephemeral: true, port: 0 });

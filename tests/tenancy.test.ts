@@ -97,6 +97,9 @@ const ROUTES: Record<string, Kind> = {
   "POST /v1/miners/{job_id}/progress": "miner",
   "POST /v1/miners/{job_id}/result": "miner",
   "POST /v1/miners/{job_id}/fail": "miner",
+  "POST /v1/miners/{job_id}/artifacts": "miner",
+  "POST /v1/uploads": "own",
+  "GET /v1/artifacts/{id}": "tenant",
 
   "POST /v1/admin/accounts": "admin",
   "GET /v1/admin/accounts": "admin",
@@ -177,6 +180,7 @@ let endpointA: string;
 let endpointDelivery: string;
 let jobDelivery: string;
 let poolA: string;
+let artifactA: string;
 /** A's miner heartbeats in the background, naming its held job, so its lease (3 s in tests) stays alive. */
 let beating = true;
 let beats: Promise<void> | undefined;
@@ -260,6 +264,11 @@ beforeAll(async () => {
     body: { name: "a-pool" },
   });
   poolA = pool.body.id;
+  const upload = await api<{ artifact_id: string }>("POST", "/v1/uploads", {
+    key: a.client.key,
+    body: { content_type: "audio/wav", size: 4 },
+  });
+  artifactA = upload.body.artifact_id;
   await api("POST", `/v1/pools/${poolA}/members`, { key: a.operator.key, body: { account_id: a.client.id } });
 
   const statuses = await Promise.all(
@@ -320,6 +329,7 @@ function clientRequestsOnA(): Request[] {
     { method: "POST", path: `/v1/keys/${a.client.keyId}/revoke` },
     { method: "DELETE", path: `/v1/keys/${a.client.keyId}` },
     { method: "POST", path: `/v1/keys/${a.client.keyId}/rotate`, body: {} },
+    { method: "GET", path: `/v1/artifacts/${artifactA}` },
     { method: "GET", path: `/v1/pools/${poolA}` },
     { method: "PATCH", path: `/v1/pools/${poolA}`, body: { accepts_public: true } },
     { method: "GET", path: `/v1/pools/${poolA}/members` },
@@ -516,6 +526,7 @@ function minerRequestsOnA(): Request[] {
       headers: h,
       body: { claim_token: token, error_code: "x", retryable: false },
     },
+    { method: "POST", path: `/v1/miners/${held.id}/artifacts`, headers: h, body: { claim_token: token } },
   ];
 }
 

@@ -12,7 +12,9 @@
  * It speaks only the public API (docs/cli.md has the protocol walk-through), so it doubles as the reference
  * for anyone writing a miner in another language.
  */
+
 import { Api, ApiError, sleep } from "../http.ts";
+import { type ClaimLinks, jobArtifacts } from "./artifacts.ts";
 import { type Backoff, type CoordinatorMessage, DoorbellClient, DoorbellRefused } from "./doorbell-client.ts";
 import { defaultExecutors, type Executor, JobFailure } from "./executors.ts";
 
@@ -86,6 +88,8 @@ interface Assignment {
   attempt: number;
   heartbeat_interval_seconds?: number;
   timeout_at?: string;
+  /** Presigned links for the input's artifacts and the output slots, valid until the lease ends. */
+  artifacts?: ClaimLinks;
 }
 
 interface HeartbeatResponse {
@@ -482,6 +486,16 @@ export class MinerAgent {
         service: job.service,
         input: job.input,
         attempt: job.attempt,
+        artifacts: jobArtifacts(
+          job.artifacts,
+          async () =>
+            (
+              await this.miner.post<ClaimLinks>(`/v1/miners/${job.job_id}/artifacts`, {
+                claim_token: job.claim_token,
+              })
+            ).body,
+          signal,
+        ),
         signal,
         progress: async (fraction, message) => {
           if (signal.aborted) return;

@@ -1,3 +1,5 @@
+import type { JobArtifacts } from "./artifacts.ts";
+
 /**
  * Executors: the code that actually runs a job of one service on this machine. The reference miner ships one,
  * `echo` (no GPU needed). Real GPU executors (whisper, stable-diffusion, llm, ffmpeg, blender...) plug in here:
@@ -16,6 +18,8 @@ export interface ExecutionContext {
   service: string;
   input: unknown;
   attempt: number;
+  /** The input's artifacts to download and the output slots to upload to (cli/miner/artifacts.ts). */
+  artifacts: JobArtifacts;
   /** Aborts when the coordinator says to stop this job. */
   signal: AbortSignal;
   /** Reports progress (0..1). Never throws; a stale claim aborts `signal` instead. */

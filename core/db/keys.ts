@@ -133,6 +133,8 @@ export const keys = {
     // 13 digits until the year 2286: sorts as text.
     GSI4SK: String(issuedAtMs),
   }),
+  /** An artifact (core/artifacts): an upload, or a job's output. */
+  artifact: (id: string) => ({ PK: `ARTIFACT#${id}`, SK: "ARTIFACT" }),
   /** An anchoring transaction -> its batch (the chain webhook names transactions). */
   settlementTx: (txHash: string) => ({ PK: `SETTLETX#${txHash}`, SK: "TX" }),
   /**

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import * as v from "valibot";
 import { queuedCounter } from "../accounts/store.ts";
+import { type ClaimArtifacts, claimArtifacts } from "../artifacts/references.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { forgetMiner, rememberMiner } from "../miners/cache.ts";
@@ -38,6 +39,8 @@ export interface Assignment {
   max_price: number;
   unit_price: number;
   constraints: Job["constraints"];
+  /** Presigned links for the input's artifacts and the job's output slots, valid until the lease ends. */
+  artifacts?: ClaimArtifacts;
 }
 
 /** How many queued jobs one poll may look at per service before giving up on finding one it can run. */
@@ -196,11 +199,14 @@ async function withInputs(claimed: Claimed[]): Promise<Assignment[]> {
   const missing = claimed.filter((c) => !inputs.has(c.job.id));
   if (missing.length > 0)
     for (const [id, input] of await getInputs(missing.map((c) => c.job.id))) inputs.set(id, input);
-  return claimed.map(({ job, token }) => ({
+  const now = Date.now();
+  const links = await Promise.all(claimed.map(({ job }) => claimArtifacts(job, inputs.get(job.id), now)));
+  return claimed.map(({ job, token }, i) => ({
     job_id: job.id,
     claim_token: token,
     service: job.service,
     input: inputs.get(job.id) ?? null,
+    ...(links[i] ? { artifacts: links[i] } : {}),
     attempt: job.attempt,
     max_attempts: job.maxAttempts,
     lease_expires_at: job.leaseExpiresAt as string,

@@ -20,8 +20,15 @@ export function payloadText(value: unknown, what: string, path: string): { json:
   if (bytes > MAX_INLINE_BYTES) {
     throw new CoordError(
       "payload_too_large",
-      `${what} is ${bytes} bytes; inline ${what} stops at ${MAX_INLINE_BYTES} (use object storage)`,
-      { errors: [{ path, message: `at most ${MAX_INLINE_BYTES} bytes inline` }] },
+      `${what} is ${bytes} bytes; inline ${what} stops at ${MAX_INLINE_BYTES}: put large data in an artifact (POST /v1/uploads) and reference it as {"artifact_id": ...}`,
+      {
+        errors: [
+          {
+            path,
+            message: `at most ${MAX_INLINE_BYTES} bytes inline; larger data goes through POST /v1/uploads`,
+          },
+        ],
+      },
     );
   }
   return { json, bytes };

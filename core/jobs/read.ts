@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { outputDownloads } from "../artifacts/references.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import { cursorWithin, encodeCursor } from "../db/cursor.ts";
@@ -114,10 +115,13 @@ export async function getResult(principal: Principal, id: string) {
     });
   }
   const result = job.status === "completed" ? await getResultItem(id) : undefined;
+  const output = storedPayload(result, "output");
   return {
     job_id: job.id,
     status: job.status,
-    output: storedPayload(result, "output"),
+    output,
+    /** The output's artifacts, each with a presigned download (none once they expired). */
+    artifacts: await outputDownloads(job.id, output),
     usage: storedPayload(result, "usage"),
     units: job.units ?? null,
     price: job.price ?? null,

@@ -1,5 +1,12 @@
 import * as v from "valibot";
 import { queuedCounter } from "../accounts/store.ts";
+import {
+  ArtifactDigests,
+  type ClaimArtifacts,
+  claimArtifacts,
+  measureOutputs,
+} from "../artifacts/references.ts";
+import { artifactPut } from "../artifacts/store.ts";
 import { config } from "../config.ts";
 import type { Principal } from "../context.ts";
 import type { TransactItem } from "../db/outbox.ts";
@@ -92,10 +99,20 @@ async function heldJob(
   jobId: string,
   token: string,
   withInputHash = false,
-): Promise<{ job: Job; inputSha256?: string }> {
+): Promise<{ job: Job } & Submitted> {
   if (!withInputHash) return { job: await assertHeld(principal, minerId, await loadJob(jobId), token) };
   const read = isId(jobId, "job") ? await getJobAndInputHash(jobId) : {};
-  return { job: await assertHeld(principal, minerId, read.job, token), inputSha256: read.inputSha256 };
+  return {
+    job: await assertHeld(principal, minerId, read.job, token),
+    inputSha256: read.inputSha256,
+    inputArtifacts: read.inputArtifacts,
+  };
+}
+
+/** What the submit recorded of the input, for the receipt. */
+interface Submitted {
+  inputSha256?: string;
+  inputArtifacts?: unknown[];
 }
 
 /** `job` if the caller's miner holds it under `token`; otherwise the error that says why (see heldJob). */
@@ -137,13 +154,13 @@ async function onHeld<T>(
   minerId: string | undefined,
   jobId: string,
   token: string,
-  fn: (job: Job, inputSha256?: string) => Promise<T>,
+  fn: (job: Job, submitted: Submitted) => Promise<T>,
   opts: { withInputHash?: boolean } = {},
 ): Promise<T> {
   for (let i = 0; ; i++) {
-    const { job, inputSha256 } = await heldJob(principal, minerId, jobId, token, opts.withInputHash);
+    const { job, ...submitted } = await heldJob(principal, minerId, jobId, token, opts.withInputHash);
     try {
-      return await fn(job, inputSha256);
+      return await fn(job, submitted);
     } catch (err) {
       if (!(err instanceof TransactionRefused) || !err.jobChanged || i >= 3) throw err;
     }
@@ -176,6 +193,28 @@ export async function startJob(
   const job = await assertHeld(principal, minerId, outcome.refused, claim_token);
   if (job.status === "running") return job;
   throw new ConflictError(`a ${job.status} job cannot start`, { job_status: job.status });
+}
+
+/**
+ * Fresh presigned links for a job the caller's miner holds (its input's artifacts, its output slots), valid until
+ * the lease ends: after a heartbeat moved the lease, or when the claim's expired. A stale claim gets none (409).
+ */
+export async function artifactLinks(
+  principal: Principal,
+  minerId: string | undefined,
+  jobId: string,
+  raw: unknown,
+): Promise<ClaimArtifacts> {
+  const { claim_token } = parse(StartInput, raw, "body");
+  const { job } = await heldJob(principal, minerId, jobId, claim_token);
+  const now = Date.now();
+  return (
+    (await claimArtifacts(job, await getInput(job.id), now)) ?? {
+      inputs: [],
+      outputs: [],
+      expires_at: job.leaseExpiresAt ?? new Date(now).toISOString(),
+    }
+  );
 }
 
 export async function reportProgress(
@@ -243,11 +282,15 @@ export async function completeJob(
     minerId,
     jobId,
     body.claim_token,
-    async (job, submittedInputHash) => {
+    async (job, submitted) => {
       const now = new Date();
       const def = findService(job.service);
       // Only a meter that prices by the input (frames, GPUs) needs it read back.
       const input = def?.meterReadsInput ? await getInput(job.id) : undefined;
+      const readInput = async () => input ?? (await getInput(job.id));
+      // Output artifacts the result names are measured from their objects (422, nothing written, if one is not
+      // this attempt's, not uploaded, or not what the result says).
+      const outputs = await measureOutputs(job, def, body.output, readInput, now);
       // Metering is the coordinator's: from its own clock, from start (or assignment) to this result.
       const observedMs = now.getTime() - Date.parse(job.startedAt ?? job.assignedAt ?? job.createdAt);
       const units = Math.max(0, def?.meter(input, observedMs) ?? 0);
@@ -272,7 +315,8 @@ export async function completeJob(
         fee,
         outputSha256,
         // Recorded by the submit; a job older than its event's retention has its input read and hashed.
-        inputSha256: submittedInputHash ?? jsonSha256(input ?? (await getInput(job.id))),
+        inputSha256: submitted.inputSha256 ?? jsonSha256(await readInput()),
+        artifacts: [...v.parse(ArtifactDigests, submitted.inputArtifacts ?? []), ...outputs.digests],
         cosign,
       });
       return applyTransition(job, "complete", {
@@ -300,6 +344,7 @@ export async function completeJob(
             unbatchedListing(job.id, now),
           ),
           money,
+          artifacts: outputs.artifacts.map(artifactPut),
         },
         event: {
           miner_id: job.minerId as string,

@@ -33,16 +33,22 @@ export async function getJob(id: string): Promise<Job | undefined> {
  * The job and the input hash its submit recorded (in its first event, `job.submitted.v1`), in one strongly consistent
  * batch read: what a completion needs for the receipt, for the request a plain read of the job costs.
  */
-export async function getJobAndInputHash(id: string): Promise<{ job?: Job; inputSha256?: string }> {
+export async function getJobAndInputHash(
+  id: string,
+): Promise<{ job?: Job; inputSha256?: string; inputArtifacts?: unknown[] }> {
   const jobKey = keys.job(id);
   const eventKey = keys.event(jobKey.PK, seqKey(1));
   const items = await batchGetAll([jobKey, eventKey], { consistent: true });
   const jobItem = live(items.find((i) => i.SK === jobKey.SK));
-  const event = items.find((i) => i.SK === eventKey.SK) as { data?: { input_sha256?: unknown } } | undefined;
+  const event = items.find((i) => i.SK === eventKey.SK) as
+    | { data?: { input_sha256?: unknown; input_artifacts?: unknown } }
+    | undefined;
   const hash = event?.data?.input_sha256;
+  const artifacts = event?.data?.input_artifacts;
   return {
     job: jobItem ? v.parse(JobItem, jobItem) : undefined,
     inputSha256: typeof hash === "string" ? hash : undefined,
+    inputArtifacts: Array.isArray(artifacts) ? artifacts : undefined,
   };
 }
 

@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { accountStanding, forgetStanding, noteHeld } from "../accounts/standing.ts";
+import { checkInputArtifacts } from "../artifacts/references.ts";
 import type { Principal } from "../context.ts";
 import { keys } from "../db/keys.ts";
 import { outboxPut, type TransactItem } from "../db/outbox.ts";
@@ -115,6 +116,8 @@ export async function submitJob(
   if (!def)
     throw new ValidationError([{ path: "body.service", message: `unknown service '${body.service}'` }]);
   const input = validateInput(def, body.input);
+  // Every artifact the input references is the caller's, arrived and within the service's limits (422 otherwise).
+  const inputArtifacts = await checkInputArtifacts(principal.accountId, def, input);
   const { json: inputJson, bytes: inputBytes } = payloadText(input, "input", "input");
   const inputSha256 = jsonSha256(input);
   const timeoutSeconds = body.timeout_seconds ?? def.defaults.timeout_seconds;
@@ -180,6 +183,9 @@ export async function submitJob(
         // The receipt names the input by this hash; kept here (the completion reads it with the job, one request)
         // rather than on the job item, which every transition rewrites.
         input_sha256: inputSha256,
+        ...(inputArtifacts.length > 0
+          ? { input_artifacts: inputArtifacts.map((a) => ({ ...a, role: "input" as const })) }
+          : {}),
       },
       at: now,
     });

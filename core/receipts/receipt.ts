@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { ArtifactDigest } from "../artifacts/references.ts";
 import { ValidationError } from "../errors.ts";
 import type { Job } from "../jobs/model.ts";
 import { cachedMiner } from "../miners/cache.ts";
@@ -114,6 +115,8 @@ export async function issueReceipt(
     fee: number;
     outputSha256: string;
     inputSha256: string;
+    /** The artifacts the input referenced and the output uploaded, with their SHA-256 (core/artifacts). */
+    artifacts?: readonly ArtifactDigest[];
     cosign?: MinerCosign;
   },
 ): Promise<ReceiptDocument> {
@@ -129,7 +132,7 @@ export async function issueReceipt(
     miner_id: job.minerId ?? null,
     input_sha256: done.inputSha256,
     output_sha256: done.outputSha256,
-    artifacts: [],
+    artifacts: (done.artifacts ?? []).map((a) => ({ ...a })),
     started_at: job.startedAt ?? job.assignedAt ?? null,
     finished_at: done.finishedAt.toISOString(),
     units: done.units,

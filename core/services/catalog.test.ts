@@ -25,8 +25,8 @@ function refusal(serviceId: string, input: unknown): { path: string; message: st
 
 const accepted = (serviceId: string, input: unknown) => validateInput(getService(serviceId), input);
 
-const audio = { bucket: "coord-uploads", key: "acct_1/talk.wav" };
-const scene = { bucket: "coord-uploads", key: "acct_1/shot.blend" };
+const audio = { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa" };
+const scene = { artifact_id: "art_01bbbbbbbbbbbbbbbbbbbbbbbb" };
 
 describe("echo", () => {
   it("returns any JSON object unchanged, unknown fields included", () => {
@@ -238,7 +238,7 @@ describe("llm", () => {
 });
 
 describe("ffmpeg", () => {
-  const source = { bucket: "coord-uploads", key: "acct_1/in.mov" };
+  const source = { artifact_id: "art_01cccccccccccccccccccccccc" };
 
   it("fills the container's usual codecs", () => {
     expect(accepted("ffmpeg.transcode", { source, container: "webm" })).toMatchObject({
@@ -293,7 +293,7 @@ describe("ffmpeg", () => {
   it("a source that is neither an https URL nor an object reference is refused naming input.source", () => {
     expect(refusal("ffmpeg.transcode", { source: { bucket: "coord-uploads" }, container: "mp4" })).toEqual({
       path: "input.source",
-      message: "must be an https URL or an object reference {bucket, key}: key is required",
+      message: "must be an https URL or an artifact reference {artifact_id}: artifact_id is required",
     });
     expect(refusedPaths("ffmpeg.transcode", { source: 42, container: "mp4" })).toEqual(["input.source"]);
   });

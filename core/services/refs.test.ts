@@ -7,7 +7,7 @@ const ok = (schema: v.GenericSchema, value: unknown) => v.safeParse(schema, valu
 describe("references", () => {
   it("a public https URL is a media reference", () => {
     expect(ok(MediaRef, "https://cdn.example.com/a/b.mp4?sig=1")).toBe(true);
-    expect(ok(MediaRef, { bucket: "coord-uploads", key: "acct_1/b.mp4" })).toBe(true);
+    expect(ok(MediaRef, { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa" })).toBe(true);
   });
 
   it("plain http, embedded credentials and private or metadata hosts are refused", () => {
@@ -28,30 +28,33 @@ describe("references", () => {
     expect(ok(HttpsUrl, "https://172.32.0.1/a.mp4")).toBe(true);
   });
 
-  it("an object reference follows S3 naming and has nothing else", () => {
-    expect(ok(ObjectRef, { bucket: "Bad_Bucket", key: "k" })).toBe(false);
-    expect(ok(ObjectRef, { bucket: "ok-bucket", key: "" })).toBe(false);
-    expect(ok(ObjectRef, { bucket: "ok-bucket", key: "a\nb" })).toBe(false);
-    expect(ok(ObjectRef, { bucket: "ok-bucket", key: "k", region: "x" })).toBe(false);
+  it("an artifact reference is an artifact id and nothing else: no bucket or key is ever named by a caller", () => {
+    expect(ok(ObjectRef, { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa" })).toBe(true);
+    expect(ok(ObjectRef, { artifact_id: "job_01aaaaaaaaaaaaaaaaaaaaaaaa" })).toBe(false);
+    expect(ok(ObjectRef, { artifact_id: "art_short" })).toBe(false);
+    expect(ok(ObjectRef, { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa", bucket: "x" })).toBe(false);
+    expect(ok(ObjectRef, { bucket: "ok-bucket", key: "k" })).toBe(false);
   });
 
-  it("an artifact needs a url or an object and a sha-256", () => {
+  it("an output artifact names its uploaded artifact or a link; a sha-256 it gives must be one", () => {
     const sha256 = "a".repeat(64);
     expect(ok(Artifact, { url: "http://localhost:4566/b/k", sha256 })).toBe(true);
-    expect(ok(Artifact, { object: { bucket: "out-bucket", key: "k" }, sha256, extra: 1 })).toBe(true);
+    expect(ok(Artifact, { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa", extra: 1 })).toBe(true);
     expect(ok(Artifact, { sha256 })).toBe(false);
     expect(ok(Artifact, { url: "https://x.example.com/k", sha256: "nope" })).toBe(false);
   });
 
-  it("collects every object reference in an input with its path", () => {
+  it("collects every artifact reference in an input or an output with its path", () => {
     const input = {
-      scene: { bucket: "coord-uploads", key: "a/s.blend" },
-      extras: [{ bucket: "coord-uploads", key: "a/tex.png" }, "https://x.example.com/y"],
-      note: { bucket: "coord-uploads" },
+      scene: { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa" },
+      extras: [{ artifact_id: "art_01bbbbbbbbbbbbbbbbbbbbbbbb" }, "https://x.example.com/y"],
+      note: { artifact_id: "not-an-id" },
+      frame: { artifact_id: "art_01cccccccccccccccccccccccc", sha256: "a".repeat(64), bytes: 3 },
     };
     expect(collectObjectRefs(input)).toEqual([
-      { path: "input.scene", ref: { bucket: "coord-uploads", key: "a/s.blend" } },
-      { path: "input.extras.0", ref: { bucket: "coord-uploads", key: "a/tex.png" } },
+      { path: "input.scene", ref: { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa" } },
+      { path: "input.extras.0", ref: { artifact_id: "art_01bbbbbbbbbbbbbbbbbbbbbbbb" } },
+      { path: "input.frame", ref: { artifact_id: "art_01cccccccccccccccccccccccc" } },
     ]);
   });
 });

@@ -3,8 +3,9 @@ import * as v from "valibot";
 
 /**
  * How service inputs point at media and files (audio, videos, scenes) and how outputs point at artifacts. Large
- * payloads never travel inline: clients upload to object storage with a presigned URL and reference the object
- * here; the coordinator hands miners presigned download URLs for every `ObjectRef` in the input.
+ * payloads never travel inline: clients upload to object storage with a presigned URL (`POST /v1/uploads`) and
+ * reference the artifact here; the coordinator hands miners presigned download URLs for every `ObjectRef` in the
+ * input, and presigned upload URLs for the outputs they may produce.
  */
 
 /** Host names and IP literals that reach the machine itself, a private network or a link-local service. */
@@ -61,17 +62,6 @@ export const HttpsUrl = v.pipe(
   v.description("Public https URL the miner downloads from"),
 );
 
-/** S3 bucket naming rules: 3..63 of [a-z0-9.-], starting and ending with a letter or digit, no `..`. */
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-function hasControlCharacter(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i);
-    if (code < 0x20 || code === 0x7f) return true;
-  }
-  return false;
-}
-
 function objectMessage(what: string) {
   return (issue: v.BaseIssue<unknown>) => {
     if (issue.expected === "never") return `unknown field ${JSON.stringify(issue.input)}`;
@@ -81,33 +71,28 @@ function objectMessage(what: string) {
 }
 
 /**
- * An object in the coordinator's object storage (S3 on AWS, the local S3 emulator offline). The jobs layer must
- * check that the caller may read it (e.g. its account's upload prefix) before presigning it for a miner.
+ * An artifact in the coordinator's object storage, by id: an upload of the caller's (`POST /v1/uploads`) or, in an
+ * output, one the miner uploaded through its claim's presigned URL. Buckets and keys are the coordinator's and are
+ * never named by a caller. At submit the coordinator checks each one exists, is the caller's, arrived and is
+ * within the service's limits (core/artifacts/references.ts).
  */
 export const ObjectRef = v.pipe(
   v.strictObject(
     {
-      bucket: v.pipe(
-        v.string("bucket must be a string"),
-        v.regex(BUCKET, "bucket must be a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')"),
-        v.check((s) => !s.includes(".."), "bucket must not contain '..'"),
-      ),
-      key: v.pipe(
-        v.string("key must be a string"),
-        v.minLength(1, "key must not be empty"),
-        v.maxLength(1024, "key must be at most 1024 characters"),
-        v.check((s) => !hasControlCharacter(s), "key must not contain control characters"),
+      artifact_id: v.pipe(
+        v.string("artifact_id must be a string"),
+        v.regex(/^art_[0-9a-z]{26}$/, "artifact_id must be an artifact id (art_ followed by 26 characters)"),
       ),
     },
-    objectMessage("an object reference"),
+    objectMessage("an artifact reference"),
   ),
-  v.description("An object in the coordinator's object storage"),
+  v.description("An artifact by id: {artifact_id}, from POST /v1/uploads"),
 );
 export type ObjectRef = v.InferOutput<typeof ObjectRef>;
 
 /** Why a MediaRef was refused, in one line: the object branch's first complaint when an object was given. */
 function mediaRefMessage(issue: v.BaseIssue<unknown>): string {
-  const base = "must be an https URL or an object reference {bucket, key}";
+  const base = "must be an https URL or an artifact reference {artifact_id}";
   if (issue.input === null || typeof issue.input !== "object" || Array.isArray(issue.input)) return base;
   const inner = issue.issues?.find((i) => i.type !== "string");
   if (!inner) return base;
@@ -117,7 +102,7 @@ function mediaRefMessage(issue: v.BaseIssue<unknown>): string {
 /** Where a miner fetches an input from: a public https URL or an object in our storage. */
 export const MediaRef = v.pipe(
   v.union([HttpsUrl, ObjectRef], mediaRefMessage),
-  v.description("An https URL or an object reference {bucket, key}"),
+  v.description("An https URL or an artifact reference {artifact_id}"),
 );
 export type MediaRef = v.InferOutput<typeof MediaRef>;
 
@@ -128,31 +113,37 @@ export const Sha256 = v.pipe(
 );
 
 const ArtifactEntries = {
+  artifact_id: v.optional(ObjectRef.pipe[0].entries.artifact_id),
   url: v.optional(
     v.pipe(v.string(), v.url("url must be a valid URL"), v.description("Presigned download link")),
   ),
-  object: v.optional(ObjectRef),
-  sha256: Sha256,
+  sha256: v.optional(Sha256),
   bytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
   content_type: v.optional(v.pipe(v.string(), v.maxLength(255))),
 };
 
 /**
- * An output artifact with `extra` fields: where it is (a link, or the object the miner uploaded to with its
- * presigned URL) and its SHA-256, which the receipt records. Loose: miners may add fields; the documented ones
- * are checked.
+ * An output artifact with `extra` fields: the artifact the miner uploaded (`artifact_id`, one of its claim's output
+ * slots: the coordinator measures its size and SHA-256, which the receipt records) or a link. Loose: miners may add
+ * fields; the documented ones are checked.
  */
 export function artifact<const E extends v.ObjectEntries>(extra: E) {
   return v.pipe(
     v.looseObject({ ...ArtifactEntries, ...extra }),
-    v.check((a) => a.url !== undefined || a.object !== undefined, "an artifact needs a url or an object"),
+    v.check(
+      (a) => a.url !== undefined || a.artifact_id !== undefined,
+      "an artifact needs an artifact_id or a url",
+    ),
   );
 }
 
 export const Artifact = artifact({});
 export type Artifact = v.InferOutput<typeof Artifact>;
 
-/** Every `{bucket, key}` object inside `value` (validated input), with its dotted path from `root`. */
+/**
+ * Every artifact reference inside `value` (validated input, or an output), with its dotted path from `root`: an
+ * object of exactly `{artifact_id}`, or an output artifact's `artifact_id` beside its other fields.
+ */
 export function collectObjectRefs(value: unknown, root = "input"): { path: string; ref: ObjectRef }[] {
   const found: { path: string; ref: ObjectRef }[] = [];
   const walk = (node: unknown, path: string, depth: number) => {
@@ -168,6 +159,9 @@ export function collectObjectRefs(value: unknown, root = "input"): { path: strin
       found.push({ path, ref: result.output });
       return;
     }
+    const id = (node as { artifact_id?: unknown }).artifact_id;
+    if (typeof id === "string" && /^art_[0-9a-z]{26}$/.test(id))
+      found.push({ path, ref: { artifact_id: id } });
     for (const [key, child] of Object.entries(node)) walk(child, `${path}.${key}`, depth + 1);
   };
   walk(value, root, 0);

@@ -41,7 +41,7 @@ const SAMPLES: Record<string, unknown[]> = {
     model,
   })),
   "whisper.translate": ["tiny", "base", "small", "medium", "large-v3"].map((model) => ({
-    audio_object: { bucket: "coord-uploads", key: "a/talk.wav" },
+    audio_object: { artifact_id: "art_01aaaaaaaaaaaaaaaaaaaaaaaa" },
     model,
   })),
   "stable-diffusion.generate": ["sdxl-base-1.0", "sd-1.5", "sd3-medium", "flux.1-schnell"].map((model) => ({
@@ -55,7 +55,9 @@ const SAMPLES: Record<string, unknown[]> = {
     "qwen2.5-7b-instruct",
   ].map((model) => ({ model, prompt: "Hello" })),
   "ffmpeg.transcode": [{ source: "https://media.example.com/in.mov", container: "mp4" }],
-  "blender.render": [{ scene: { bucket: "coord-uploads", key: "a/s.blend" }, frame_start: 1, frame_end: 24 }],
+  "blender.render": [
+    { scene: { artifact_id: "art_01bbbbbbbbbbbbbbbbbbbbbbbb" }, frame_start: 1, frame_end: 24 },
+  ],
 };
 
 function samplesOf(def: ServiceDef): unknown[] {
@@ -239,7 +241,7 @@ describe("service definitions", () => {
 
   it("blender meters frames from the requested range", () => {
     const blender = getService("blender.render");
-    const scene = { bucket: "coord-uploads", key: "a/s.blend" };
+    const scene = { artifact_id: "art_01bbbbbbbbbbbbbbbbbbbbbbbb" };
     const range = validateInput(blender, { scene, frame_start: 1, frame_end: 250 });
     expect(blender.meter(range, 5)).toBe(250);
     expect(blender.meter(range, 3_600_000)).toBe(250);

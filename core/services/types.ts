@@ -75,4 +75,14 @@ export interface ServiceDef {
    * price it. Absent: units come from the observed time alone and the result reads nothing more.
    */
   meterReadsInput?: boolean;
+  /**
+   * Artifacts (core/artifacts): limits on those the input references (size; content types, exact or a family such
+   * as `audio/`; COORD_SERVICE_ARTIFACT_LIMITS overrides them per service), how many output artifacts a claim may
+   * upload (a presigned PUT each), and how large each may be. Absent: no output slots, the upload limit for inputs.
+   */
+  artifacts?: {
+    input?: { maxMb?: number; contentTypes?: readonly string[] };
+    outputs?: (input: unknown) => number;
+    outputMaxMb?: number;
+  };
 }

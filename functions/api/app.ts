@@ -13,6 +13,7 @@ import { problem, problemFromError } from "./problem.ts";
 import { account } from "./routes/account.ts";
 import { admin } from "./routes/admin.ts";
 import { adminOps } from "./routes/admin-ops.ts";
+import { artifacts, uploads } from "./routes/artifacts.ts";
 import { dlq } from "./routes/dlq.ts";
 import { health } from "./routes/health.ts";
 import { jobs, shortcuts } from "./routes/jobs.ts";
@@ -76,6 +77,8 @@ export function createApp() {
   app.route("/v1/webhooks/chain", chainWebhook);
   app.route("/v1/webhooks", webhooks);
   app.route("/v1/payments", payments);
+  app.route("/v1/uploads", uploads);
+  app.route("/v1/artifacts", artifacts);
   app.route("/v1/payouts", payouts);
 
   app.notFound((c) => problem(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));

@@ -64,7 +64,12 @@ async function tooLarge(
   const drained = await drain(reader, read);
   // Past the drain bound the rest was never read, so the connection cannot be reused.
   if (!drained) c.header("Connection", "close");
-  return problem(c, 413, "payload_too_large", `request body exceeds ${maxBytes} bytes`);
+  return problem(
+    c,
+    413,
+    "payload_too_large",
+    `request body exceeds ${maxBytes} bytes: put large data in an artifact (POST /v1/uploads) and reference it as {"artifact_id": ...}`,
+  );
 }
 
 /** Reads and discards the rest of a body; false if it gave up (too much, too slow) before the end. */

@@ -7,6 +7,8 @@ import type { ServiceDef } from "../types.ts";
 export const MAX_FRAME = 1_048_574;
 /** Frames one job may span; longer animations are split into several jobs (which also spreads them over miners). */
 export const MAX_FRAMES_PER_JOB = 10_000;
+/** Frames a claim gets an upload URL for each (beyond: the archive carries them). */
+export const MAX_UPLOADED_FRAMES = 64;
 /** Up to this many frames the output lists every frame; beyond it, only the archive. */
 export const MAX_LISTED_FRAMES = 1000;
 
@@ -104,5 +106,13 @@ export const blenderRender: ServiceDef = {
     const start = intField(input, "frame_start", 0);
     const end = intField(input, "frame_end", start);
     return Math.max(1, renderedFrames(start, end, intField(input, "frame_step", 1)));
+  },
+  // A slot per frame up to MAX_UPLOADED_FRAMES, and one for the archive of all frames.
+  artifacts: {
+    outputs: (input) => {
+      const start = intField(input, "frame_start", 0);
+      const end = intField(input, "frame_end", start);
+      return Math.min(MAX_UPLOADED_FRAMES, renderedFrames(start, end, intField(input, "frame_step", 1))) + 1;
+    },
   },
 };

@@ -201,4 +201,9 @@ export const ffmpegTranscode: ServiceDef = {
   },
   defaults: { ttl_seconds: 3600, timeout_seconds: 3600, max_attempts: 3 },
   meter: (_input, observedMs) => gpuSeconds(observedMs, 1),
+  // The transcoded file is uploaded as an artifact through the claim's one output slot.
+  artifacts: {
+    input: { contentTypes: ["video/", "audio/", "image/", "application/octet-stream"] },
+    outputs: () => 1,
+  },
 };

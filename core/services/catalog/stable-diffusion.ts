@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { gpuSeconds, int, num, oneOf, strictInput, stringField, text } from "../common.ts";
+import { gpuSeconds, int, intField, num, oneOf, strictInput, stringField, text } from "../common.ts";
 import { artifact } from "../refs.ts";
 import type { ModelRequirements, ServiceDef } from "../types.ts";
 
@@ -136,4 +136,6 @@ export const stableDiffusionGenerate: ServiceDef = {
   defaults: { ttl_seconds: 900, timeout_seconds: 600, max_attempts: 3 },
   modelsFor: (input) => [stringField(input, "model", "sdxl-base-1.0")],
   meter: (_input, observedMs) => gpuSeconds(observedMs, 1),
+  // One output slot per image asked for.
+  artifacts: { outputs: (input) => intField(input, "num_images", 1), outputMaxMb: 100 },
 };

@@ -130,6 +130,11 @@ function modelsFor(fallback: string) {
   return (input: unknown) => [`whisper-${stringField(input, "model", fallback)}`];
 }
 
+/** Audio or video (Whisper reads the soundtrack), up to 1 GiB. */
+const AUDIO_ARTIFACTS: ServiceDef["artifacts"] = {
+  input: { maxMb: 1024, contentTypes: ["audio/", "video/"] },
+};
+
 export const whisperTranscribe: ServiceDef = {
   id: "whisper.transcribe",
   category: "audio",
@@ -143,6 +148,7 @@ export const whisperTranscribe: ServiceDef = {
   defaults: { ttl_seconds: 3600, timeout_seconds: 3600, max_attempts: 3 },
   modelsFor: modelsFor("large-v3-turbo"),
   meter: (_input, observedMs) => gpuSeconds(observedMs, 1),
+  artifacts: AUDIO_ARTIFACTS,
 };
 
 export const whisperTranslate: ServiceDef = {
@@ -158,4 +164,5 @@ export const whisperTranslate: ServiceDef = {
   defaults: { ttl_seconds: 3600, timeout_seconds: 3600, max_attempts: 3 },
   modelsFor: modelsFor("large-v3"),
   meter: (_input, observedMs) => gpuSeconds(observedMs, 1),
+  artifacts: AUDIO_ARTIFACTS,
 };

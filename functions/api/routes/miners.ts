@@ -4,6 +4,7 @@ import { MINER_STATUS_HINTS, PollInput, poll } from "../../../core/jobs/claim.ts
 import { drainMiner, HeartbeatInput, heartbeat } from "../../../core/jobs/lifecycle.ts";
 import { jobView } from "../../../core/jobs/model.ts";
 import {
+  artifactLinks,
   completeJob,
   FailInput,
   failJob,
@@ -157,6 +158,27 @@ export const miners = documentedRoutes("/v1/miners", "miners")
     },
     writes,
     (c) => reported(c, c.req.param("job_id"), completeJob),
+  )
+  .post(
+    "/:job_id/artifacts",
+    {
+      summary:
+        "Fresh presigned links for a held job's input artifacts and output slots, valid until the lease ends (a stale claim gets none)",
+      auth: "miner",
+      work: "upkeep",
+      body: StartInput,
+      responses: { "200": "{inputs, outputs, expires_at}", "409": "stale claim token or terminal job" },
+    },
+    writes,
+    async (c) =>
+      c.json(
+        await artifactLinks(
+          c.var.principal,
+          c.req.header("x-miner-id"),
+          c.req.param("job_id"),
+          await readJson(c),
+        ),
+      ),
   )
   .post(
     "/:job_id/fail",
