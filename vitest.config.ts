@@ -7,6 +7,8 @@ export default defineConfig({
       "events/**/*.test.ts",
       "functions/**/*.test.ts",
       "local/**/*.test.ts",
+      "cli/**/*.test.ts",
+      "sdk/**/*.test.ts",
       "tests/**/*.test.ts",
     ],
     globalSetup: ["tests/global-setup.ts"],

@@ -120,7 +120,7 @@ async function runPhase(http: Http, stack: LocalStack, jobs: number, withArtifac
       job = polled.status === 200 ? polled.body.jobs[0] : undefined;
     }
     let output: unknown = {
-      artifact: { url: "https://media.example.com/out.mp4", sha256: sha256(bytes) },
+      file: { url: "https://media.example.com/out.mp4", sha256: sha256(bytes) },
       container: "mp4",
     };
     if (withArtifacts && job.artifacts) {
@@ -133,7 +133,7 @@ async function runPhase(http: Http, stack: LocalStack, jobs: number, withArtifac
         body: bytes,
       });
       if (put.status !== 200) throw new Error(`output PUT: ${put.status}`);
-      output = { artifact: { artifact_id: slot.artifact_id }, container: "mp4" };
+      output = { file: { artifact_id: slot.artifact_id }, container: "mp4" };
     }
     const done = await call(() =>
       http.post(

@@ -119,7 +119,7 @@ describe("artifacts", () => {
     ).toBe(200);
     const result = await minerCall(miner, claimed.job_id, "result", {
       claim_token: claimed.claim_token,
-      output: { artifact: { artifact_id: out.artifact_id, sha256: sha256(rendered) }, container: "mp4" },
+      output: { file: { artifact_id: out.artifact_id, sha256: sha256(rendered) }, container: "mp4" },
     });
     expect(result.status, result.text).toBe(200);
 
@@ -130,7 +130,7 @@ describe("artifacts", () => {
     expect(res.status, res.text).toBe(200);
     expect(res.body.artifacts).toEqual([
       expect.objectContaining({
-        path: "output.artifact",
+        path: "output.file",
         artifact_id: out.artifact_id,
         status: "ready",
         role: "output",
@@ -323,11 +323,11 @@ describe("artifacts", () => {
     const report = (output: Obj) =>
       minerCall(miner, claimed.job_id, "result", { claim_token: claimed.claim_token, output });
 
-    const foreign = await report({ artifact: { artifact_id: u.artifact_id }, container: "mp4" });
+    const foreign = await report({ file: { artifact_id: u.artifact_id }, container: "mp4" });
     expect(foreign.status).toBe(422);
-    expect(foreign.body).toMatchObject({ errors: [{ path: "body.output.artifact" }] });
+    expect(foreign.body).toMatchObject({ errors: [{ path: "body.output.file" }] });
     const notUploaded = await report({
-      artifact: { artifact_id: links.outputs[0]?.artifact_id },
+      file: { artifact_id: links.outputs[0]?.artifact_id },
       container: "mp4",
     });
     expect(notUploaded.status).toBe(422);
@@ -338,13 +338,13 @@ describe("artifacts", () => {
       (await fetch(links.outputs[0]?.upload_url as string, { method: "PUT", body: rendered })).status,
     ).toBe(200);
     const wrongHash = await report({
-      artifact: { artifact_id: links.outputs[0]?.artifact_id, sha256: sha256(randomBytes(10)) },
+      file: { artifact_id: links.outputs[0]?.artifact_id, sha256: sha256(randomBytes(10)) },
       container: "mp4",
     });
     expect(wrongHash.status).toBe(422);
-    expect(wrongHash.body).toMatchObject({ errors: [{ path: "body.output.artifact.sha256" }] });
+    expect(wrongHash.body).toMatchObject({ errors: [{ path: "body.output.file.sha256" }] });
     // Still held: the right result is taken.
-    const ok = await report({ artifact: { artifact_id: links.outputs[0]?.artifact_id }, container: "mp4" });
+    const ok = await report({ file: { artifact_id: links.outputs[0]?.artifact_id }, container: "mp4" });
     expect(ok.status, ok.text).toBe(200);
   }, 30_000);
 });
@@ -380,7 +380,7 @@ describe("the reference miner", () => {
           expect(ctx.artifacts.inputs).toEqual(["input.source"]);
           const bytes = await ctx.artifacts.download("input.source");
           const out = await ctx.artifacts.upload(Uint8Array.from(bytes).reverse(), "video/mp4");
-          return { artifact: out, container: "mp4" };
+          return { file: out, container: "mp4" };
         },
       },
     });

@@ -1,6 +1,8 @@
 import { hostname } from "node:os";
 import { type Command, csv, list, num, printFields, printJson, str, UsageError } from "../command.ts";
 import { type Gpu, jsonLogger, runMiner, type Transport } from "../miner/agent.ts";
+import { defaultExecutors } from "../miner/executors.ts";
+import { RUNNERS } from "../miner/runners/index.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
 export function parseGpu(raw: string): Gpu {
@@ -54,7 +56,7 @@ const run: Command = {
     "jobs it holds keep running across the switch. A refused upgrade (401/403/404) is not retried.",
     "--transport poll: the HTTP long-poll and heartbeats only.",
     "",
-    "Built-in executor: echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
+    "Built-in executors: ffmpeg.transcode (this machine's ffmpeg; NVENC when it has it) and echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
     "reports that failure). Jobs of other services fail with unsupported_service (see cli/miner/executors.ts).",
   ].join("\n"),
   auth: true,
@@ -113,11 +115,22 @@ const run: Command = {
         throw new UsageError("--max-jobs must be a whole number of at least 1");
       const transport = parseTransport(str(ctx.opts, "transport"));
       const models = str(ctx.opts, "models");
+      const services = csv(str(ctx.opts, "services") ?? "echo");
       const summary = await runMiner({
         url: ctx.url,
         key: ctx.key ?? "",
         name: str(ctx.opts, "name") ?? defaultName(),
-        services: csv(str(ctx.opts, "services") ?? "echo"),
+        services,
+        // echo, and the shipped runner of each service asked for (cli/miner/runners).
+        executors: {
+          ...defaultExecutors,
+          ...Object.fromEntries(
+            services.flatMap((s) => {
+              const make = RUNNERS[s];
+              return make ? [[s, make()]] : [];
+            }),
+          ),
+        },
         concurrency: num(ctx.opts, "concurrency", "body.concurrency"),
         region: str(ctx.opts, "region"),
         gpus: list(ctx.opts, "gpu").map(parseGpu),
