@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { type Command, type IO, type OptionSpec, type OptionValues, UsageError } from "./command.ts";
 import { accountCommands } from "./commands/account.ts";
 import { adminCommands } from "./commands/admin.ts";
+import { artifactCommands } from "./commands/artifacts.ts";
 import { jobCommands } from "./commands/jobs.ts";
 import { minerCommands } from "./commands/miner.ts";
 import { receiptCommands } from "./commands/receipts.ts";
@@ -16,6 +17,7 @@ import { Api, ApiError, DEFAULT_URL, describeProblem } from "./http.ts";
 export const COMMANDS: Command[] = [
   ...startCommands,
   ...jobCommands,
+  ...artifactCommands,
   ...serviceCommands,
   ...accountCommands,
   ...receiptCommands,

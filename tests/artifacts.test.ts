@@ -1,8 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runMiner } from "../cli/miner/agent.ts";
 import {
   api,
+  coordInProcess,
   createAccount,
   eventually,
   fundedClient,
@@ -396,4 +400,30 @@ describe("the reference miner", () => {
     );
     expect(sha256(back)).toBe(sha256(reversed));
   }, 30_000);
+});
+
+describe("coord upload / coord download", () => {
+  it("upload a file as an artifact and download it back, the bytes checked against its SHA-256", async () => {
+    const client = await fundedClient();
+    const dir = mkdtempSync(join(tmpdir(), "coord-upload-"));
+    try {
+      const file = join(dir, "talk.wav");
+      const bytes = randomBytes(4096);
+      writeFileSync(file, bytes);
+      const coord = (args: string[]) => coordInProcess(args, { COORD_API_KEY: client.key });
+      const up = await coord(["upload", file, "--json"]);
+      expect(up.code, up.stderr).toBe(0);
+      const uploaded = JSON.parse(up.stdout) as { artifact_id: string; content_type: string; sha256: string };
+      expect(uploaded).toMatchObject({ content_type: "audio/wav", sha256: sha256(bytes) });
+      const target = join(dir, "back.wav");
+      const down = await coord(["download", uploaded.artifact_id, "-o", target]);
+      expect(down.code, down.stderr).toBe(0);
+      expect(sha256(readFileSync(target))).toBe(sha256(bytes));
+      const unknown = await coord(["upload", join(dir, "missing.xyz")]);
+      expect(unknown.code).not.toBe(0);
+      expect(unknown.stderr).toContain("cannot read");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,10 +1,8 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import type { IO } from "../cli/command.ts";
-import { main } from "../cli/main.ts";
 import { type Logger, type MinerOptions, type MinerSummary, runMiner } from "../cli/miner/agent.ts";
-import { api, createAccount, eventually, fundedClient, stack } from "./fixture.ts";
+import { api, coordInProcess, createAccount, eventually, fundedClient, stack } from "./fixture.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -77,23 +75,6 @@ function coord(
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-/** `coord <args>` in-process, output captured (for help and argument errors: no process start-up cost). */
-async function coordInProcess(args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const io: IO = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env: { COORD_URL: stack.url },
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
 }
 
 describe("the reference miner", () => {

@@ -268,3 +268,20 @@ export async function connectDoorbell(
     kill: () => socket.terminate(),
   };
 }
+
+/** `coord <args>` in-process (cli/main.ts), its output captured: no process start-up cost. */
+export async function coordInProcess(args: string[], env: Record<string, string> = {}) {
+  const { main } = await import("../cli/main.ts");
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    env: { COORD_URL: stack.url, ...env },
+  });
+  return { code, stdout, stderr };
+}

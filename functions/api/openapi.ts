@@ -102,8 +102,22 @@ export function openApiDocument() {
       summary: r.summary,
       tags: [r.tag],
       parameters: [...params, ...queryParams],
+      // A JSON answer on every 2xx but 204 (its shape in the description; not yet a schema), and problem+json on
+      // every error: what a generated client (sdk/schema.d.ts) types its answers by.
       responses: Object.fromEntries(
-        Object.entries(r.responses ?? { "200": "OK" }).map(([code, description]) => [code, { description }]),
+        Object.entries(r.responses ?? { "200": "OK" }).map(([code, description]) => [
+          code,
+          {
+            description,
+            ...(code === "204"
+              ? {}
+              : {
+                  content: {
+                    [code.startsWith("2") ? "application/json" : "application/problem+json"]: { schema: {} },
+                  },
+                }),
+          },
+        ]),
       ),
     };
     if (r.auth && r.auth !== "none") op.security = [{ bearer: [] }, { apiKey: [] }];
