@@ -1,8 +1,18 @@
 import { hostname } from "node:os";
-import { type Command, csv, list, num, printFields, printJson, str, UsageError } from "../command.ts";
+import {
+  type Command,
+  csv,
+  list,
+  num,
+  printFields,
+  printJson,
+  type RunContext,
+  str,
+  UsageError,
+} from "../command.ts";
 import { type Gpu, jsonLogger, runMiner, type Transport } from "../miner/agent.ts";
-import { defaultExecutors } from "../miner/executors.ts";
-import { RUNNERS } from "../miner/runners/index.ts";
+import { defaultExecutors, type Executor } from "../miner/executors.ts";
+import { RUNNERS, type RunnerOptions } from "../miner/runners/index.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
 export function parseGpu(raw: string): Gpu {
@@ -17,6 +27,31 @@ export function parseGpu(raw: string): Gpu {
 }
 
 /** `service=N` pairs into a price map. */
+function runnerOptions(ctx: RunContext): RunnerOptions {
+  return {
+    openaiUrl: str(ctx.opts, "openai-url") ?? ctx.io.env.COORD_OPENAI_URL,
+    openaiKey: str(ctx.opts, "openai-key") ?? ctx.io.env.COORD_OPENAI_KEY,
+    openaiModels: Object.fromEntries(
+      list(ctx.opts, "openai-model").map((pair) => {
+        const at = pair.indexOf("=");
+        if (at < 1) throw new UsageError(`--openai-model takes ID=NAME, got ${JSON.stringify(pair)}`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+    ),
+  };
+}
+
+/** The shipped runner of each service asked for that has one; one missing its configuration is a usage error. */
+function runnersFor(services: string[], options: RunnerOptions): Record<string, Executor> {
+  const out: Record<string, Executor> = {};
+  for (const s of services) {
+    const made = RUNNERS[s]?.(options);
+    if (typeof made === "string") throw new UsageError(made);
+    if (made) out[s] = made;
+  }
+  return out;
+}
+
 export function parsePrices(raw: string[]): Record<string, number> {
   const prices: Record<string, number> = {};
   for (const p of raw) {
@@ -56,7 +91,7 @@ const run: Command = {
     "jobs it holds keep running across the switch. A refused upgrade (401/403/404) is not retried.",
     "--transport poll: the HTTP long-poll and heartbeats only.",
     "",
-    "Built-in executors: ffmpeg.transcode (this machine's ffmpeg; NVENC when it has it) and echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
+    "Built-in executors: ffmpeg.transcode (this machine's ffmpeg; NVENC when it has it), llm.inference (an OpenAI-compatible server: --openai-url) and echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
     "reports that failure). Jobs of other services fail with unsupported_service (see cli/miner/executors.ts).",
   ].join("\n"),
   auth: true,
@@ -88,6 +123,23 @@ const run: Command = {
       value: "ws|poll",
       description: "ws: doorbell socket, HTTP long-poll while it is down; poll: HTTP only (default ws)",
     },
+    "openai-url": {
+      type: "string",
+      value: "URL",
+      description:
+        "OpenAI-compatible server for llm.inference (vLLM, llama.cpp, Ollama; env COORD_OPENAI_URL)",
+    },
+    "openai-key": {
+      type: "string",
+      value: "KEY",
+      description: "Its API key, if it wants one (env COORD_OPENAI_KEY)",
+    },
+    "openai-model": {
+      type: "string",
+      multiple: true,
+      value: "ID=NAME",
+      description: "The server's name for a registry model; repeat",
+    },
     verbose: { type: "boolean", short: "v", description: "Also log polls, progress and heartbeats" },
   },
   examples: [
@@ -116,21 +168,15 @@ const run: Command = {
       const transport = parseTransport(str(ctx.opts, "transport"));
       const models = str(ctx.opts, "models");
       const services = csv(str(ctx.opts, "services") ?? "echo");
+      // Before registering: a runner without its configuration is a usage error, not a miner that fails jobs.
+      const executors = runnersFor(services, runnerOptions(ctx));
       const summary = await runMiner({
         url: ctx.url,
         key: ctx.key ?? "",
         name: str(ctx.opts, "name") ?? defaultName(),
         services,
         // echo, and the shipped runner of each service asked for (cli/miner/runners).
-        executors: {
-          ...defaultExecutors,
-          ...Object.fromEntries(
-            services.flatMap((s) => {
-              const make = RUNNERS[s];
-              return make ? [[s, make()]] : [];
-            }),
-          ),
-        },
+        executors: { ...defaultExecutors, ...executors },
         concurrency: num(ctx.opts, "concurrency", "body.concurrency"),
         region: str(ctx.opts, "region"),
         gpus: list(ctx.opts, "gpu").map(parseGpu),

@@ -16,7 +16,7 @@
 import { Api, ApiError, sleep } from "../http.ts";
 import { type ClaimLinks, jobArtifacts } from "./artifacts.ts";
 import { type Backoff, type CoordinatorMessage, DoorbellClient, DoorbellRefused } from "./doorbell-client.ts";
-import { defaultExecutors, type Executor, JobFailure } from "./executors.ts";
+import { Completed, defaultExecutors, type Executor, JobFailure } from "./executors.ts";
 
 export interface Gpu {
   model: string;
@@ -517,7 +517,13 @@ export class MinerAgent {
     }
     // Stopped while finishing: the coordinator no longer wants this result.
     if (signal.aborted) return this.abandon(job, signal.reason);
-    const out = await this.report(job, "result", { output: output ?? null });
+    const out = await this.report(
+      job,
+      "result",
+      output instanceof Completed
+        ? { output: output.output ?? null, ...(output.usage ? { usage: output.usage } : {}) }
+        : { output: output ?? null },
+    );
     if (out.ok) {
       this.counts.completed++;
       this.log("info", "job.completed", {

@@ -29,6 +29,17 @@ export interface ExecutionContext {
 
 export type Executor = (ctx: ExecutionContext) => Promise<unknown>;
 
+/**
+ * An executor's answer with what it used (token counts, media seconds...), sent with the result as `usage`:
+ * recorded on the job, never billed (the coordinator meters the work itself). A plain value is the output alone.
+ */
+export class Completed {
+  constructor(
+    readonly output: unknown,
+    readonly usage: Record<string, number> | undefined,
+  ) {}
+}
+
 /** A failure the executor reports to the coordinator: `POST /v1/miners/{job_id}/fail`. */
 export class JobFailure extends Error {
   constructor(
