@@ -1,4 +1,7 @@
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type Logger, type MinerOptions, type MinerSummary, runMiner } from "../cli/miner/agent.ts";
@@ -404,5 +407,39 @@ describe("the coord command", () => {
     expect(keyless.stderr).toContain("COORD_API_KEY");
     const missingArg = await coordInProcess(["jobs", "get", "--key", "ck_x"]);
     expect(missingArg.stderr).toContain("missing <job_id>");
+  });
+});
+
+describe("coord miner run's GPU detection", () => {
+  it("registers the GPUs nvidia-smi reports when none are declared (a stand-in nvidia-smi here)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "coord-smi-"));
+    try {
+      // A STAND-IN for NVIDIA's nvidia-smi (no driver here): it answers the query the miner makes, in its format.
+      const smi = join(dir, "nvidia-smi");
+      writeFileSync(
+        smi,
+        '#!/bin/sh\nprintf "NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15\\nNVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15\\n"\n',
+        { mode: 0o755 },
+      );
+      const account = await createAccount("miner");
+      const name = `smi-${Math.random().toString(36).slice(2, 8)}`;
+      const out = await coordInProcess(
+        ["miner", "run", "--name", name, "--services", "echo", "--once", "--wait-seconds", "0"],
+        { COORD_API_KEY: account.key, COORD_NVIDIA_SMI: smi },
+      );
+      expect(out.code, out.stderr).toBe(0);
+      expect(out.stderr).toContain("detected GPUs: 2 x NVIDIA H100 80GB HBM3 (81559 MiB)");
+      const listed = await api<{ miners: { name: string; gpus: unknown; driver_version: string | null }[] }>(
+        "GET",
+        "/v1/miners",
+        { key: account.key },
+      );
+      expect(listed.body.miners.find((m) => m.name === name)).toMatchObject({
+        gpus: [{ model: "NVIDIA H100 80GB HBM3", vram_mb: 81559, count: 2 }],
+        driver_version: "550.54.15",
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

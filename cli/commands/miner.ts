@@ -12,6 +12,7 @@ import {
 } from "../command.ts";
 import { type Gpu, jsonLogger, runMiner, type Transport } from "../miner/agent.ts";
 import { defaultExecutors, type Executor } from "../miner/executors.ts";
+import { detectGpus } from "../miner/gpus.ts";
 import { RUNNERS, type RunnerOptions } from "../miner/runners/index.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
@@ -104,7 +105,7 @@ const run: Command = {
       type: "string",
       multiple: true,
       value: "MODEL:MB",
-      description: 'A GPU, e.g. "RTX 4090:24576"; repeat',
+      description: 'A GPU, e.g. "RTX 4090:24576"; repeat (default: what nvidia-smi reports)',
     },
     price: {
       type: "string",
@@ -170,6 +171,14 @@ const run: Command = {
       const services = csv(str(ctx.opts, "services") ?? "echo");
       // Before registering: a runner without its configuration is a usage error, not a miner that fails jobs.
       const executors = runnersFor(services, runnerOptions(ctx));
+      // GPUs as declared, or as the driver reports them.
+      const declared = list(ctx.opts, "gpu").map(parseGpu);
+      const detected =
+        declared.length > 0 ? undefined : await detectGpus(ctx.io.env.COORD_NVIDIA_SMI ?? "nvidia-smi");
+      if (detected?.gpus.length)
+        ctx.io.stderr(
+          `detected GPUs: ${detected.gpus.map((g) => `${g.count ?? 1} x ${g.model} (${g.vram_mb} MiB)`).join(", ")}\n`,
+        );
       const summary = await runMiner({
         url: ctx.url,
         key: ctx.key ?? "",
@@ -179,10 +188,11 @@ const run: Command = {
         executors: { ...defaultExecutors, ...executors },
         concurrency: num(ctx.opts, "concurrency", "body.concurrency"),
         region: str(ctx.opts, "region"),
-        gpus: list(ctx.opts, "gpu").map(parseGpu),
+        gpus: declared.length > 0 ? declared : (detected?.gpus ?? []),
         prices: parsePrices(list(ctx.opts, "price")),
         registration: {
           ...(str(ctx.opts, "cuda-version") ? { cuda_version: str(ctx.opts, "cuda-version") } : {}),
+          ...(detected?.driverVersion ? { driver_version: detected.driverVersion } : {}),
           ...(models ? { models: csv(models) } : {}),
           ...(str(ctx.opts, "pool") ? { pool: str(ctx.opts, "pool") } : {}),
         },
