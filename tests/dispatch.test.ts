@@ -31,7 +31,9 @@ describe("dispatch", () => {
     })();
     // 200 pollers (4 per miner), each polling again after an empty answer, as a miner's poll loop does.
     const claims: (Claimed & { miner: string })[] = [];
-    const until = Date.now() + 15_000;
+    // Patience, not a speed target (that is bench/'s): on 2 loaded cores with the other files running, 100 claims
+    // through 200 pollers have taken 25 s.
+    const until = Date.now() + 40_000;
     const pollers = Array.from({ length: 200 }, async (_, i) => {
       const miner = miners[i % miners.length] as (typeof miners)[number];
       while (running && Date.now() < until) {
@@ -67,7 +69,7 @@ describe("dispatch", () => {
       expect(Number(item?.active)).toBeLessThanOrEqual(2);
       expect(Object.keys((item?.held as Record<string, string>) ?? {}).length).toBeLessThanOrEqual(2);
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 describe("a submit's direct hand-off to a waiting miner", () => {

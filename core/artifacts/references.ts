@@ -204,6 +204,10 @@ export async function measureOutputs(
         continue;
       }
       const measured = await digestObject(id);
+      if (!measured) {
+        issues.push({ path: at, message: "nothing was uploaded to this artifact's upload_url" });
+        continue;
+      }
       a = {
         id,
         accountId: job.accountId,

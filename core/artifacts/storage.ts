@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   PutObjectCommand,
   S3Client,
@@ -111,6 +112,11 @@ export interface StoredObject {
   contentType: string | undefined;
 }
 
+const missing = (err: unknown) => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404;
+};
+
 /** The artifact's object as stored, or undefined when nothing was uploaded. */
 export async function headObject(artifactId: string): Promise<StoredObject | undefined> {
   try {
@@ -119,25 +125,34 @@ export async function headObject(artifactId: string): Promise<StoredObject | und
     );
     return { bytes: out.ContentLength ?? 0, contentType: out.ContentType };
   } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === "NotFound" || e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404)
-      return undefined;
+    if (missing(err)) return undefined;
     throw err;
   }
 }
 
-/** SHA-256 (hex) and length of the artifact's object, read through once as a stream. */
-export async function digestObject(artifactId: string): Promise<{ sha256: string; bytes: number }> {
-  const out = await s3().direct.send(
-    new GetObjectCommand({ Bucket: storageConfig.bucket, Key: objectKey(artifactId) }),
-  );
+/**
+ * SHA-256 (hex), length and type of the artifact's object, read through once as a stream; undefined when nothing
+ * was uploaded.
+ */
+export async function digestObject(
+  artifactId: string,
+): Promise<{ sha256: string; bytes: number; contentType: string | undefined } | undefined> {
+  let out: GetObjectCommandOutput;
+  try {
+    out = await s3().direct.send(
+      new GetObjectCommand({ Bucket: storageConfig.bucket, Key: objectKey(artifactId) }),
+    );
+  } catch (err) {
+    if (missing(err)) return undefined;
+    throw err;
+  }
   const hash = createHash("sha256");
   let bytes = 0;
   for await (const chunk of out.Body as Readable) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
   }
-  return { sha256: hash.digest("hex"), bytes };
+  return { sha256: hash.digest("hex"), bytes, contentType: out.ContentType };
 }
 
 export async function deleteObject(artifactId: string): Promise<void> {

@@ -5,7 +5,7 @@ import { isId, newId } from "../ids.ts";
 import { Sha256 } from "../services/refs.ts";
 import { setting } from "../settings.ts";
 import { parse } from "../validate.ts";
-import { deleteObject, digestObject, downloadUrl, headObject, uploadUrl } from "./storage.ts";
+import { deleteObject, digestObject, downloadUrl, uploadUrl } from "./storage.ts";
 import { type Artifact, getArtifact, moveArtifact, putArtifact } from "./store.ts";
 
 /**
@@ -142,9 +142,9 @@ export async function createUpload(principal: Principal, raw: unknown) {
  */
 export async function settleUpload(a: Artifact): Promise<Artifact> {
   if (a.status !== "awaiting_upload") return a;
-  const head = await headObject(a.id);
-  if (!head) return a;
+  // One streamed read, no HEAD first: the PUT's signed length already bounds what can be there.
   const measured = await digestObject(a.id);
+  if (!measured) return a;
   const refusal =
     a.declaredBytes !== undefined && measured.bytes !== a.declaredBytes
       ? `the upload is ${measured.bytes} bytes, not the ${a.declaredBytes} declared`
@@ -158,7 +158,7 @@ export async function settleUpload(a: Artifact): Promise<Artifact> {
         status: "ready",
         bytes: measured.bytes,
         sha256: measured.sha256,
-        contentType: a.contentType ?? head.contentType,
+        contentType: a.contentType ?? measured.contentType,
       };
   if (await moveArtifact(refusal ? "refuse" : "arrive", a, next)) {
     if (refusal) await deleteObject(a.id);
