@@ -13,7 +13,7 @@ import {
 import { type Gpu, jsonLogger, runMiner, type Transport } from "../miner/agent.ts";
 import { defaultExecutors, type Executor } from "../miner/executors.ts";
 import { detectGpus } from "../miner/gpus.ts";
-import { RUNNERS, type RunnerOptions } from "../miner/runners/index.ts";
+import { RUNNERS, runnerOf, runnerOptions } from "../miner/runners/index.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
 export function parseGpu(raw: string): Gpu {
@@ -27,32 +27,18 @@ export function parseGpu(raw: string): Gpu {
   return { model, vram_mb: Number(vram), ...(count !== undefined ? { count } : {}) };
 }
 
-/** `service=N` pairs into a price map. */
-function runnerOptions(ctx: RunContext): RunnerOptions {
-  return {
-    openaiUrl: str(ctx.opts, "openai-url") ?? ctx.io.env.COORD_OPENAI_URL,
-    openaiKey: str(ctx.opts, "openai-key") ?? ctx.io.env.COORD_OPENAI_KEY,
-    openaiModels: Object.fromEntries(
-      list(ctx.opts, "openai-model").map((pair) => {
-        const at = pair.indexOf("=");
-        if (at < 1) throw new UsageError(`--openai-model takes ID=NAME, got ${JSON.stringify(pair)}`);
-        return [pair.slice(0, at), pair.slice(at + 1)];
-      }),
-    ),
-  };
-}
-
 /** The shipped runner of each service asked for that has one; one missing its configuration is a usage error. */
-function runnersFor(services: string[], options: RunnerOptions): Record<string, Executor> {
+function runnersFor(services: string[], ctx: RunContext): Record<string, Executor> {
   const out: Record<string, Executor> = {};
   for (const s of services) {
-    const made = RUNNERS[s]?.(options);
+    const made = runnerOf(s)?.make({ opts: ctx.opts, env: ctx.io.env }, s);
     if (typeof made === "string") throw new UsageError(made);
     if (made) out[s] = made;
   }
   return out;
 }
 
+/** `service=N` pairs into a price map. */
 export function parsePrices(raw: string[]): Record<string, number> {
   const prices: Record<string, number> = {};
   for (const p of raw) {
@@ -92,8 +78,10 @@ const run: Command = {
     "jobs it holds keep running across the switch. A refused upgrade (401/403/404) is not retried.",
     "--transport poll: the HTTP long-poll and heartbeats only.",
     "",
-    "Built-in executors: ffmpeg.transcode (this machine's ffmpeg; NVENC when it has it), llm.inference (an OpenAI-compatible server: --openai-url) and echo (output = input; input.sleep_ms waits first; input.fail {code,message,retryable}",
-    "reports that failure). Jobs of other services fail with unsupported_service (see cli/miner/executors.ts).",
+    "Runners (cli/miner/runners), each with its own flags below:",
+    ...RUNNERS.map((r) => `  ${r.name}: ${r.summary}`),
+    "  echo: output = input (input.sleep_ms waits first; input.fail {code,message,retryable} reports that failure)",
+    "Jobs of other services fail with unsupported_service.",
   ].join("\n"),
   auth: true,
   options: {
@@ -124,23 +112,7 @@ const run: Command = {
       value: "ws|poll",
       description: "ws: doorbell socket, HTTP long-poll while it is down; poll: HTTP only (default ws)",
     },
-    "openai-url": {
-      type: "string",
-      value: "URL",
-      description:
-        "OpenAI-compatible server for llm.inference (vLLM, llama.cpp, Ollama; env COORD_OPENAI_URL)",
-    },
-    "openai-key": {
-      type: "string",
-      value: "KEY",
-      description: "Its API key, if it wants one (env COORD_OPENAI_KEY)",
-    },
-    "openai-model": {
-      type: "string",
-      multiple: true,
-      value: "ID=NAME",
-      description: "The server's name for a registry model; repeat",
-    },
+    ...runnerOptions(),
     verbose: { type: "boolean", short: "v", description: "Also log polls, progress and heartbeats" },
   },
   examples: [
@@ -170,7 +142,7 @@ const run: Command = {
       const models = str(ctx.opts, "models");
       const services = csv(str(ctx.opts, "services") ?? "echo");
       // Before registering: a runner without its configuration is a usage error, not a miner that fails jobs.
-      const executors = runnersFor(services, runnerOptions(ctx));
+      const executors = runnersFor(services, ctx);
       // GPUs as declared, or as the driver reports them.
       const declared = list(ctx.opts, "gpu").map(parseGpu);
       const detected =

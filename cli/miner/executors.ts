@@ -79,13 +79,14 @@ function isRecord(x: unknown): x is Record<string, unknown> {
 export const echo: Executor = async (ctx) => {
   const input = isRecord(ctx.input) ? ctx.input : {};
   const sleepMs = typeof input.sleep_ms === "number" && input.sleep_ms > 0 ? input.sleep_ms : 0;
-  const started = Date.now();
-  while (Date.now() - started < sleepMs) {
-    const left = sleepMs - (Date.now() - started);
-    await abortableSleep(Math.min(1000, left), ctx.signal);
-    const done = Math.min(1, (Date.now() - started) / sleepMs);
-    if (done < 1)
-      await ctx.progress(Number(done.toFixed(3)), `slept ${Date.now() - started} of ${sleepMs} ms`);
+  // Whole seconds, then the rest: one progress report a second, a fixed number of them (timers that fire a
+  // millisecond early must not add one).
+  const steps = Math.ceil(sleepMs / 1000);
+  for (let step = 1; step <= steps; step++) {
+    await abortableSleep(Math.min(1000, sleepMs - (step - 1) * 1000), ctx.signal);
+    const slept = Math.min(sleepMs, step * 1000);
+    if (step < steps)
+      await ctx.progress(Number((slept / sleepMs).toFixed(3)), `slept ${slept} of ${sleepMs} ms`);
   }
   ctx.signal.throwIfAborted();
   if (isRecord(input.fail)) {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type Executor, JobFailure } from "../executors.ts";
+import type { RunnerSpec } from "./index.ts";
 
 /**
  * The `ffmpeg.transcode` runner: real transcodes with the machine's own ffmpeg. The source comes from the job's
@@ -194,6 +195,30 @@ function encodersOf(ffmpeg: string): Promise<Set<string>> {
   }
   return found;
 }
+
+/** `coord miner run --services ffmpeg.transcode`: this machine's ffmpeg and ffprobe (or the ones named). */
+export const ffmpegRunnerSpec: RunnerSpec = {
+  name: "ffmpeg",
+  services: ["ffmpeg.transcode"],
+  summary: "ffmpeg.transcode with this machine's ffmpeg (NVENC when a test encode works)",
+  options: {
+    "ffmpeg-bin": {
+      type: "string",
+      value: "PATH",
+      description: "The ffmpeg to run (default: ffmpeg on PATH)",
+    },
+    "ffprobe-bin": {
+      type: "string",
+      value: "PATH",
+      description: "The ffprobe to run (default: ffprobe on PATH)",
+    },
+  },
+  make: ({ opts }) =>
+    ffmpegRunner({
+      ...(typeof opts["ffmpeg-bin"] === "string" ? { ffmpeg: opts["ffmpeg-bin"] } : {}),
+      ...(typeof opts["ffprobe-bin"] === "string" ? { ffprobe: opts["ffprobe-bin"] } : {}),
+    }),
+};
 
 export function ffmpegRunner(cfg: FfmpegRunnerConfig = {}): Executor {
   const ffmpeg = cfg.ffmpeg ?? "ffmpeg";

@@ -1,4 +1,6 @@
+import { list, str } from "../../command.ts";
 import { Completed, type Executor, JobFailure } from "../executors.ts";
+import type { RunnerSpec } from "./index.ts";
 
 /**
  * The `llm.inference` runner: forwards a job to an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) and
@@ -53,6 +55,44 @@ async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string
     }
   }
 }
+
+/** `coord miner run --services llm.inference --openai-url URL`. */
+export const openAiRunnerSpec: RunnerSpec = {
+  name: "openai",
+  services: ["llm.inference"],
+  summary: "llm.inference through an OpenAI-compatible server (vLLM, llama.cpp server, Ollama): --openai-url",
+  options: {
+    "openai-url": {
+      type: "string",
+      value: "URL",
+      description:
+        "OpenAI-compatible server for llm.inference (vLLM, llama.cpp, Ollama; env COORD_OPENAI_URL)",
+    },
+    "openai-key": {
+      type: "string",
+      value: "KEY",
+      description: "Its API key, if it wants one (env COORD_OPENAI_KEY)",
+    },
+    "openai-model": {
+      type: "string",
+      multiple: true,
+      value: "ID=NAME",
+      description: "The server's name for a registry model; repeat",
+    },
+  },
+  make: ({ opts, env }) => {
+    const baseUrl = str(opts, "openai-url") ?? env.COORD_OPENAI_URL;
+    if (!baseUrl)
+      return "llm.inference needs an OpenAI-compatible server: --openai-url URL (or COORD_OPENAI_URL)";
+    const models: Record<string, string> = {};
+    for (const pair of list(opts, "openai-model")) {
+      const at = pair.indexOf("=");
+      if (at < 1) return `--openai-model takes ID=NAME, got ${JSON.stringify(pair)}`;
+      models[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    return openAiRunner({ baseUrl, apiKey: str(opts, "openai-key") ?? env.COORD_OPENAI_KEY, models });
+  },
+};
 
 export function openAiRunner(cfg: OpenAiRunnerConfig): Executor {
   const base = cfg.baseUrl.replace(/\/+$/, "");
