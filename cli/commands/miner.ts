@@ -1,4 +1,6 @@
-import { hostname } from "node:os";
+import { existsSync, mkdirSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { join } from "node:path";
 import {
   type Command,
   csv,
@@ -14,6 +16,7 @@ import { type Gpu, jsonLogger, runMiner, type Transport } from "../miner/agent.t
 import { defaultExecutors, type Executor } from "../miner/executors.ts";
 import { detectGpus } from "../miner/gpus.ts";
 import { RUNNERS, runnerOf, runnerOptions } from "../miner/runners/index.ts";
+import { MinerSigner, writeNewKeyFile } from "../miner/signing.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
 export function parseGpu(raw: string): Gpu {
@@ -31,7 +34,8 @@ export function parseGpu(raw: string): Gpu {
 function runnersFor(services: string[], ctx: RunContext): Record<string, Executor> {
   const out: Record<string, Executor> = {};
   for (const s of services) {
-    const made = runnerOf(s)?.make({ opts: ctx.opts, env: ctx.io.env }, s);
+    const config = { opts: ctx.opts, env: ctx.io.env };
+    const made = runnerOf(s, config)?.make(config, s);
     if (typeof made === "string") throw new UsageError(made);
     if (made) out[s] = made;
   }
@@ -49,6 +53,47 @@ export function parsePrices(raw: string[]): Record<string, number> {
   }
   return prices;
 }
+
+/** The miner's signing key: the file named, else this miner name's own under the config directory (made once). */
+function signerFor(ctx: RunContext, name: string): MinerSigner {
+  const named = str(ctx.opts, "signing-key") ?? ctx.io.env.COORD_MINER_SIGNING_KEY;
+  try {
+    if (named) return MinerSigner.fromFile(named);
+    const dir = join(configDir(ctx.io.env), "miners");
+    const path = join(dir, `${name}.key`);
+    if (existsSync(path)) return MinerSigner.fromFile(path);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    ctx.io.stderr(`created the signing key ${path}\n`);
+    return writeNewKeyFile(path);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Where the CLI keeps its files: $XDG_CONFIG_HOME/coord, or ~/.config/coord. */
+export function configDir(env: NodeJS.ProcessEnv): string {
+  return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "coord");
+}
+
+const keygen: Command = {
+  name: "miner keygen",
+  summary: "Create an Ed25519 signing key for a miner (the raw seed, base64url, mode 0600)",
+  args: ["<file>"],
+  details:
+    "coord miner run --signing-key FILE registers its public key (proving it holds the private one) and co-signs every result with it; receipts then carry the miner's signature beside the coordinator's. Refuses to overwrite a file.",
+  examples: ["coord miner keygen ~/.config/coord/miners/rig-1.key"],
+  async run(ctx) {
+    const [file] = ctx.args;
+    let signer: MinerSigner;
+    try {
+      signer = writeNewKeyFile(file as string);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if (ctx.json) printJson(ctx.io, { file, public_key: signer.publicKey });
+    else printFields(ctx.io, { file, public_key: signer.publicKey });
+  },
+};
 
 /** `--transport`: `ws` (the doorbell, with the HTTP long-poll whenever the socket is down) or `poll` (HTTP only). */
 export function parseTransport(raw: string | undefined): Transport {
@@ -113,6 +158,13 @@ const run: Command = {
       description: "ws: doorbell socket, HTTP long-poll while it is down; poll: HTTP only (default ws)",
     },
     ...runnerOptions(),
+    "signing-key": {
+      type: "string",
+      value: "FILE",
+      description:
+        "Ed25519 key to register and co-sign results with (env COORD_MINER_SIGNING_KEY; default $XDG_CONFIG_HOME/coord/miners/NAME.key, created on first run)",
+    },
+    unsigned: { type: "boolean", description: "Register no key and co-sign nothing" },
     verbose: { type: "boolean", short: "v", description: "Also log polls, progress and heartbeats" },
   },
   examples: [
@@ -151,10 +203,14 @@ const run: Command = {
         ctx.io.stderr(
           `detected GPUs: ${detected.gpus.map((g) => `${g.count ?? 1} x ${g.model} (${g.vram_mb} MiB)`).join(", ")}\n`,
         );
+      const name = str(ctx.opts, "name") ?? defaultName();
+      const signer = ctx.opts.unsigned === true ? undefined : signerFor(ctx, name);
+      if (signer) ctx.io.stderr(`co-signing results with the Ed25519 key ${signer.publicKey}\n`);
       const summary = await runMiner({
         url: ctx.url,
         key: ctx.key ?? "",
-        name: str(ctx.opts, "name") ?? defaultName(),
+        name,
+        signer,
         services,
         // echo, and the shipped runner of each service asked for (cli/miner/runners).
         executors: { ...defaultExecutors, ...executors },
@@ -184,4 +240,4 @@ const run: Command = {
   },
 };
 
-export const minerCommands: Command[] = [run];
+export const minerCommands: Command[] = [run, keygen];

@@ -17,6 +17,8 @@ import { Api, ApiError, sleep } from "../http.ts";
 import { type ClaimLinks, jobArtifacts } from "./artifacts.ts";
 import { type Backoff, type CoordinatorMessage, DoorbellClient, DoorbellRefused } from "./doorbell-client.ts";
 import { Completed, defaultExecutors, type Executor, JobFailure } from "./executors.ts";
+import type { MinerSigner } from "./signing.ts";
+import { HeartbeatWatchdog } from "./watchdog.ts";
 
 export interface Gpu {
   model: string;
@@ -39,8 +41,15 @@ export interface MinerOptions {
   gpus?: Gpu[];
   /** Unit price per service, micro-credits; the registry's default price where not given. */
   prices?: Record<string, number>;
-  /** Further registration fields (cuda_version, models, pool, accepts_public, public_key...). */
+  /** Further registration fields (cuda_version, models, pool, accepts_public...). */
   registration?: Record<string, unknown>;
+  /** The miner's Ed25519 key: registered (with its proof) and used to co-sign every result. */
+  signer?: MinerSigner;
+  /**
+   * The heartbeat watchdog (cli/miner/watchdog.ts): a worker thread that heartbeats the held jobs whenever this
+   * thread's event loop is blocked (CPU-bound executor code). On by default.
+   */
+  watchdog?: boolean;
   /** One poll, run what it brought, then drain and return. */
   once?: boolean;
   /** Claim at most this many jobs, then drain and return once they finish. */
@@ -144,6 +153,7 @@ type Outcome = { ok: true; body: Record<string, unknown> } | { ok: false; stale:
 export class MinerAgent {
   minerId = "";
   private readonly opts: MinerOptions;
+  private watchdog: HeartbeatWatchdog | undefined;
   private readonly log: Logger;
   private readonly executors: Record<string, Executor>;
   private readonly api: Api;
@@ -198,7 +208,21 @@ export class MinerAgent {
 
   /** Registers (again, by name: the same miner), which also marks it online. */
   private async register() {
+    const signer = this.opts.signer;
+    let identity: Record<string, unknown> = {};
+    if (signer) {
+      // Proof of the key: a single-use challenge, signed with it (spent by this registration).
+      const { body } = await this.api.post<{ challenge: string; account_id: string }>(
+        "/v1/miners/challenge",
+        {},
+      );
+      identity = {
+        public_key: signer.publicKey,
+        key_proof: signer.keyProof(body.challenge, body.account_id, this.opts.name),
+      };
+    }
     const reg = await this.api.post<{ miner_id: string; status: string }>("/v1/miners/register", {
+      ...identity,
       name: this.opts.name,
       services: this.opts.services,
       concurrency: this.concurrency,
@@ -207,8 +231,24 @@ export class MinerAgent {
       ...(this.opts.prices && Object.keys(this.opts.prices).length ? { prices: this.opts.prices } : {}),
       ...this.opts.registration,
     });
+    if (this.watchdog && this.minerId !== reg.body.miner_id) {
+      await this.watchdog.stop();
+      this.watchdog = undefined;
+    }
     this.minerId = reg.body.miner_id;
     this.miner = this.api.with({ "x-miner-id": this.minerId });
+    if (this.opts.watchdog !== false && !this.watchdog) {
+      this.watchdog = new HeartbeatWatchdog({
+        url: this.api.url,
+        key: this.opts.key,
+        minerId: this.minerId,
+        userAgent: "coord-miner/0.1",
+        heartbeatMs: this.heartbeatMs,
+        onStop: (orders) => this.applyStops(orders, "heartbeat", "http"),
+        onLog: (event, fields) => this.log("warn", event, { miner_id: this.minerId, ...fields }),
+      });
+      this.tellWatchdog();
+    }
     this.log("info", "miner.registered", {
       miner_id: this.minerId,
       name: this.opts.name,
@@ -249,6 +289,7 @@ export class MinerAgent {
       // Closing the doorbell also fails a socket heartbeat still waiting for its answer.
       this.doorbell?.close();
       await this.beating;
+      await this.watchdog?.stop();
       this.opts.signal?.removeEventListener("abort", onAbort);
     }
     const summary: MinerSummary = { miner_id: this.minerId, ...this.counts, drained: this.drained };
@@ -261,6 +302,7 @@ export class MinerAgent {
   stop(why = "requested"): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.tellWatchdog();
     this.pauseStop.abort();
     this.wake();
     this.log("info", "miner.draining", { miner_id: this.minerId, reason: why, in_flight: this.held.size });
@@ -405,18 +447,32 @@ export class MinerAgent {
     const controller = new AbortController();
     const entry: Held = { job, controller, done: Promise.resolve() };
     this.held.set(job.job_id, entry);
+    this.tellWatchdog();
     // The lease now rides on the heartbeats: an idle doorbell's next one may be a minute away, so bring it forward.
     this.armBeat(this.beatInterval());
     entry.done = this.execute(job, controller)
       .catch((err) => this.log("error", "job.error", { job_id: job.job_id, error: errText(err) }))
       .finally(() => {
         this.held.delete(job.job_id);
+        this.tellWatchdog();
         this.wake();
       });
   }
 
-  /** A miner report with retries on transient trouble (network, 5xx, 429). 409 means the claim is stale. */
-  private async report(job: Assignment, action: string, body: Record<string, unknown>): Promise<Outcome> {
+  /**
+   * A miner report with retries on transient trouble (network, 5xx, 429); 409 means the claim is stale. Progress and
+   * start give up after five attempts (the next one will do). A result or a failure is the job's outcome: it is sent
+   * until the coordinator acknowledges it (backoff capped at 30 s; the heartbeats keep vouching for the job meanwhile)
+   * or the job is stopped. The same report sent twice is harmless: a second result under the claim that completed
+   * the job answers 409 `conflict` with the job `completed` (the first landed and its answer was lost), which counts
+   * as the acknowledgement.
+   */
+  private async report(
+    job: Assignment,
+    action: string,
+    body: Record<string, unknown>,
+    outcome?: { acknowledgedBy: string; signal: AbortSignal },
+  ): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       try {
         const res = await this.miner.post(`/v1/miners/${job.job_id}/${action}`, {
@@ -425,10 +481,28 @@ export class MinerAgent {
         });
         return { ok: true, body: res.body };
       } catch (err) {
+        if (
+          outcome &&
+          attempt > 1 &&
+          err instanceof ApiError &&
+          err.code === "conflict" &&
+          err.problem.job_status === outcome.acknowledgedBy
+        ) {
+          this.log("info", "job.report_acknowledged", { job_id: job.job_id, action, attempts: attempt });
+          return { ok: true, body: {} };
+        }
         if (err instanceof ApiError && err.status === 409) return { ok: false, stale: true, error: err };
-        if ((err instanceof ApiError && err.status < 500) || attempt >= 5)
+        const transient = !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
+        if (!transient || (!outcome && attempt >= 5) || outcome?.signal.aborted)
           return { ok: false, stale: false, error: err };
-        await sleep(backoff(attempt));
+        if (outcome && attempt % 5 === 0)
+          this.log("warn", "job.report_retrying", {
+            job_id: job.job_id,
+            action,
+            attempts: attempt,
+            error: errText(err),
+          });
+        await sleep(backoff(attempt), outcome?.signal).catch(() => {});
       }
     }
   }
@@ -455,8 +529,19 @@ export class MinerAgent {
     });
   }
 
-  private async fail(job: Assignment, code: string, message: string, retryable: boolean) {
-    const out = await this.report(job, "fail", { error_code: code, error_message: message, retryable });
+  private async fail(
+    job: Assignment,
+    signal: AbortSignal,
+    code: string,
+    message: string,
+    retryable: boolean,
+  ) {
+    const out = await this.report(
+      job,
+      "fail",
+      { error_code: code, error_message: message, retryable },
+      { acknowledgedBy: "failed", signal },
+    );
     if (out.ok) {
       this.counts.failed++;
       this.log("info", "job.failed", { job_id: job.job_id, error_code: code, retryable });
@@ -477,7 +562,13 @@ export class MinerAgent {
     const t0 = Date.now();
     const executor = this.executors[job.service];
     if (!executor) {
-      return this.fail(job, "unsupported_service", `this miner has no executor for '${job.service}'`, false);
+      return this.fail(
+        job,
+        signal,
+        "unsupported_service",
+        `this miner has no executor for '${job.service}'`,
+        false,
+      );
     }
     let output: unknown;
     try {
@@ -486,6 +577,7 @@ export class MinerAgent {
         service: job.service,
         input: job.input,
         attempt: job.attempt,
+        timeoutAt: job.timeout_at,
         artifacts: jobArtifacts(
           job.artifacts,
           async () =>
@@ -512,17 +604,25 @@ export class MinerAgent {
       });
     } catch (err) {
       if (signal.aborted) return this.abandon(job, signal.reason);
-      if (err instanceof JobFailure) return this.fail(job, err.code, err.message, err.retryable);
-      return this.fail(job, "executor_error", errText(err).slice(0, 4000), true);
+      if (err instanceof JobFailure) return this.fail(job, signal, err.code, err.message, err.retryable);
+      return this.fail(job, signal, "executor_error", errText(err).slice(0, 4000), true);
     }
     // Stopped while finishing: the coordinator no longer wants this result.
     if (signal.aborted) return this.abandon(job, signal.reason);
+    const value = (output instanceof Completed ? output.output : output) ?? null;
+    const usage = output instanceof Completed ? output.usage : undefined;
     const out = await this.report(
       job,
       "result",
-      output instanceof Completed
-        ? { output: output.output ?? null, ...(output.usage ? { usage: output.usage } : {}) }
-        : { output: output ?? null },
+      {
+        output: value,
+        ...(usage ? { usage } : {}),
+        // The miner's own word for this output, embedded in the receipt.
+        ...(this.opts.signer
+          ? { signature: this.opts.signer.signResult(job.job_id, job.attempt, job.claim_token, value) }
+          : {}),
+      },
+      { acknowledgedBy: "completed", signal },
     );
     if (out.ok) {
       this.counts.completed++;
@@ -535,7 +635,7 @@ export class MinerAgent {
     }
     if (out.stale) return this.abandon(job, this.refused(job, out.error));
     if (out.error instanceof ApiError && (out.error.status === 413 || out.error.status === 422)) {
-      return this.fail(job, "invalid_output", out.error.message, false);
+      return this.fail(job, signal, "invalid_output", out.error.message, false);
     }
     this.log("error", "job.result_not_sent", { job_id: job.job_id, error: errText(out.error) });
   }
@@ -586,6 +686,8 @@ export class MinerAgent {
     this.heartbeatInFlight = sent;
     this.beating = sent.then(() => {
       this.beating = undefined;
+      // The interval may have changed with the answer (or the transport): the watchdog keeps the same pace.
+      this.tellWatchdog();
       const soon = this.beatSoonMs ?? Number.POSITIVE_INFINITY;
       this.beatSoonMs = undefined;
       this.armBeat(Math.min(soon, this.beatInterval()));
@@ -597,6 +699,11 @@ export class MinerAgent {
     // Idle on the socket, the socket itself shows the miner is there; busy, every held job's lease rides on these.
     // The coordinator's last answer may know of a job whose claim has not reached the agent yet: it says busy then.
     return this.held.size > 0 ? this.wsBusyMs : Math.min(this.wsIdleMs, this.wsHintMs);
+  }
+
+  /** The watchdog's copy of what it must vouch for should this thread stall. */
+  private tellWatchdog(): void {
+    this.watchdog?.hold(this.heldClaims(), this.heartbeatMs, this.stopping ? "draining" : "online");
   }
 
   private heldClaims() {

@@ -18,6 +18,8 @@ export interface ExecutionContext {
   service: string;
   input: unknown;
   attempt: number;
+  /** When the coordinator times the job out (ISO 8601), if the claim said: work past it is wasted. */
+  timeoutAt?: string;
   /** The input's artifacts to download and the output slots to upload to (cli/miner/artifacts.ts). */
   artifacts: JobArtifacts;
   /** Aborts when the coordinator says to stop this job. */

@@ -90,12 +90,15 @@ export async function verifyDocument(document: unknown): Promise<Verdict> {
 /** How long a registration challenge may be used. */
 const CHALLENGE_SECONDS = 600;
 
-/** A single-use challenge for the caller's account to sign at registration (proof of its miner's key). */
+/**
+ * A single-use challenge for the caller's account to sign at registration (proof of its miner's key), with the
+ * account id the signed statement names (so that a miner needs no second request to build it).
+ */
 export async function createChallenge(
   principal: Principal,
-): Promise<{ challenge: string; expires_at: string }> {
+): Promise<{ challenge: string; account_id: string; expires_at: string }> {
   const challenge = base64url.encode(new Uint8Array(randomBytes(32)));
   const expiresAt = new Date(Date.now() + CHALLENGE_SECONDS * 1000);
   await putChallenge(challenge, principal.accountId, expiresAt);
-  return { challenge, expires_at: expiresAt.toISOString() };
+  return { challenge, account_id: principal.accountId, expires_at: expiresAt.toISOString() };
 }

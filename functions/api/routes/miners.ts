@@ -54,7 +54,7 @@ export const miners = documentedRoutes("/v1/miners", "miners")
       summary: "A single-use challenge to sign with the key a registration names (key_proof)",
       auth: "miner",
       work: "upkeep",
-      responses: { "201": "{challenge, expires_at}" },
+      responses: { "201": "{challenge, account_id, expires_at}" },
     },
     writes,
     async (c) => c.json(await createChallenge(c.var.principal), 201),
