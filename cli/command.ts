@@ -1,6 +1,7 @@
 /** The shape of a `coord` command, and the small helpers commands share (option parsing, output). */
 import { readFileSync } from "node:fs";
 import type { Api } from "./http.ts";
+import type { Settings } from "./profile.ts";
 
 export interface OptionSpec {
   type: "string" | "boolean";
@@ -17,6 +18,15 @@ export interface IO {
   env: NodeJS.ProcessEnv;
   /** Reads standard input (for `--input-file -`). */
   stdin?: () => Promise<string>;
+  /**
+   * Whether stderr is a terminal, where `--wait` draws a live progress line (processIO: `process.stderr.isTTY`).
+   * Absent: not a terminal, plain lines. Tests force it either way.
+   */
+  isTTY?: boolean;
+  /** The terminal's width, for the progress line (processIO: `process.stderr.columns`; default 80). */
+  columns?: number;
+  /** The fetch every API request goes through (processIO: the global one); a test puts a faulty network here. */
+  fetch?: typeof fetch;
 }
 
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
@@ -27,10 +37,12 @@ export interface RunContext {
   opts: OptionValues;
   json: boolean;
   io: IO;
-  /** The API client (`--url`/COORD_URL, `--key`/COORD_API_KEY). */
+  /** The API client (`--url`/COORD_URL/profile, `--key`/COORD_API_KEY/profile). */
   api: Api;
   url: string;
   key: string | undefined;
+  /** Where `url` and `key` came from: flags, environment, the profile (cli/profile.ts), defaults. */
+  settings: Settings;
 }
 
 export interface Command {
@@ -39,12 +51,18 @@ export interface Command {
   summary: string;
   /** Positional arguments, e.g. `<service>`; a trailing `?` marks one optional. */
   args?: string[];
+  /** The words the first positional argument may be, for shell completion (e.g. the shells of `completion`). */
+  choices?: string[];
   options?: Record<string, OptionSpec>;
   examples?: string[];
   /** Longer help text. */
   details?: string;
   /** Needs an API key. */
   auth?: boolean;
+  /** May name (with --profile / COORD_PROFILE) a profile the config file does not have yet: `config set`. */
+  newProfile?: boolean;
+  /** Talks to no coordinator, so the config file is not read (a broken one cannot break it): `completion`. */
+  local?: boolean;
   /** Returns the exit code (0 when nothing is returned). */
   run(ctx: RunContext): Promise<number | undefined> | Promise<void>;
 }

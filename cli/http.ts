@@ -1,7 +1,20 @@
 /**
- * The CLI's HTTP client: plain fetch against the coordinator API. Errors come back as RFC 9457 problem+json; they
- * surface as `ApiError` carrying the problem (its `detail`, stable `code` and, for validation, the field paths).
+ * The CLI's HTTP client, on the SDK's transport: every request goes through `retryingFetch` (sdk/client.ts), the
+ * same code the typed SDK client sends with, so the CLI and the SDK retry alike (429, 5xx and network errors,
+ * honouring `Retry-After`) and give each mutation one `Idempotency-Key` for all its attempts. Errors come back as RFC
+ * 9457 problem+json; they surface as `ApiError` carrying the problem (its `detail`, stable `code` and, for
+ * validation, the field paths).
+ *
+ * Idempotency keys: the transport puts one on every POST. Only client mutations read it (functions/api/idempotent.ts
+ * `once`, and the creations that keep a replay record: jobs, pools, webhook endpoints); no miner route (register,
+ * poll, heartbeat, start/progress/result/fail, drain) and no admin account or key route looks at the header, so on
+ * those it changes nothing, and in particular a poll is never answered from a replay. What differs by route is
+ * whether a mutation whose answer was lost (network error, 5xx) may be sent again: only where the route replays by
+ * key (`idempotent: true`, which the commands set for submit, cancel, retry and uploads). Other mutations are
+ * retried on 429 alone, which the server answers before doing anything (so an `admin adjust` never credits twice,
+ * and the miner agent's reports keep their own retry policy, as they had before the transport was shared).
  */
+import { retryingFetch } from "../sdk/client.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:3000";
 
@@ -58,8 +71,17 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Statuses to hand back instead of throwing (e.g. 204 for a poll is not an error anyway; 425 for a result). */
   accept?: number[];
-  /** Retries on 429 (honouring Retry-After). A 429 means the request was not processed, so this is always safe. */
+  /**
+   * Retries of this request after the first attempt (default 3): of a 429 (honouring Retry-After) always, of a 5xx
+   * or a network error for reads and `idempotent` mutations. 0 sends it once and hands back the first failure at
+   * once, for callers that back off themselves (the miner agent's polls). The name is older than the shared transport.
+   */
   retries429?: number;
+  /**
+   * The route replays its first answer for the request's Idempotency-Key (or repeating it changes nothing), so a
+   * mutation whose answer was lost to a network error or a 5xx may be sent again with the same key.
+   */
+  idempotent?: boolean;
 }
 
 export interface ApiOptions {
@@ -70,6 +92,10 @@ export interface ApiOptions {
   fetch?: typeof fetch;
   userAgent?: string;
 }
+
+/** Retries by default, and the longest wait between attempts (a longer Retry-After is cut to it). */
+const DEFAULT_RETRIES = 3;
+const MAX_BACKOFF_MS = 30_000;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -125,31 +151,29 @@ export class Api {
       payload = JSON.stringify(opts.body);
       headers["content-type"] = "application/json";
     }
-    for (let attempt = 0; ; attempt++) {
-      const res = await this.doFetch(url, { method, headers, body: payload, signal: opts.signal });
-      const text = await res.text();
-      let body: unknown;
-      if (text) {
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = { detail: text.slice(0, 500) };
-        }
+    const transport = retryingFetch(this.doFetch, {
+      attempts: Math.max(0, opts.retries429 ?? DEFAULT_RETRIES) + 1,
+      maxBackoffMs: MAX_BACKOFF_MS,
+      retryLostMutations: opts.idempotent === true,
+    });
+    const res = await transport(url, { method, headers, body: payload, signal: opts.signal });
+    const text = await res.text();
+    let body: unknown;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = { detail: text.slice(0, 500) };
       }
-      if (res.status === 429 && attempt < (opts.retries429 ?? 3)) {
-        const secs = Number(res.headers.get("retry-after") ?? 1);
-        await sleep(Math.min(Number.isFinite(secs) ? secs : 1, 30) * 1000 + Math.random() * 250, opts.signal);
-        continue;
-      }
-      if (res.status >= 400 && !opts.accept?.includes(res.status)) {
-        const problem =
-          body && typeof body === "object"
-            ? (body as Problem)
-            : { detail: `HTTP ${res.status}`, status: res.status };
-        throw new ApiError(res.status, problem, method, path);
-      }
-      return { status: res.status, headers: res.headers, body: body as T };
     }
+    if (res.status >= 400 && !opts.accept?.includes(res.status)) {
+      const problem =
+        body && typeof body === "object"
+          ? (body as Problem)
+          : { detail: `HTTP ${res.status}`, status: res.status };
+      throw new ApiError(res.status, problem, method, path);
+    }
+    return { status: res.status, headers: res.headers, body: body as T };
   }
 
   get<T = Record<string, unknown>>(path: string, opts?: RequestOptions) {

@@ -1,18 +1,61 @@
 /**
  * `coord`: the command-line face of the coordinator. Parses argv with node:util parseArgs, finds the command by its
- * words (`jobs submit`, `admin accounts create`...), and maps every failure to a message on stderr and exit 1.
+ * words (`jobs submit`, `admin accounts create`...), resolves the URL and key (flag > environment > profile >
+ * default: cli/profile.ts), and maps every failure to a message on stderr and exit 1.
  */
 import { parseArgs } from "node:util";
 import { type Command, type IO, type OptionSpec, type OptionValues, UsageError } from "./command.ts";
 import { accountCommands } from "./commands/account.ts";
 import { adminCommands } from "./commands/admin.ts";
 import { artifactCommands } from "./commands/artifacts.ts";
+import { configCommands } from "./commands/config.ts";
 import { jobCommands } from "./commands/jobs.ts";
 import { minerCommands } from "./commands/miner.ts";
 import { receiptCommands } from "./commands/receipts.ts";
 import { serviceCommands } from "./commands/services.ts";
 import { startCommands } from "./commands/start.ts";
+import { completionScript, SHELLS, type Shell } from "./completion.ts";
 import { Api, ApiError, DEFAULT_URL, describeProblem } from "./http.ts";
+import { ConfigError, configPath, readConfig, resolveSettings } from "./profile.ts";
+
+export const GLOBAL: Record<string, OptionSpec> = {
+  url: {
+    type: "string",
+    value: "URL",
+    description: `Coordinator URL (COORD_URL, the profile's url; default ${DEFAULT_URL})`,
+  },
+  key: { type: "string", value: "KEY", description: "API key (COORD_API_KEY, the profile's key)" },
+  profile: {
+    type: "string",
+    value: "NAME",
+    description: "Profile of the config file to use (COORD_PROFILE; default: its default_profile)",
+  },
+  json: { type: "boolean", description: "Machine-readable JSON on stdout" },
+  help: { type: "boolean", short: "h", description: "Show help" },
+};
+
+const completion: Command = {
+  name: "completion",
+  summary: "Print a shell completion script (bash, zsh or fish), generated from the command table",
+  args: ["<shell>"],
+  choices: [...SHELLS],
+  local: true,
+  details: [
+    "Completes command words, each command's options (and the global ones), files where a file is expected.",
+    "Generated from the commands themselves, so it always matches this coord.",
+  ].join("\n"),
+  examples: [
+    "source <(coord completion bash)                 # bash, this session (add it to ~/.bashrc to keep it)",
+    "coord completion zsh > ~/.zsh/completions/_coord   # zsh: a directory on $fpath",
+    "coord completion fish > ~/.config/fish/completions/coord.fish",
+  ],
+  async run(ctx) {
+    const [shell = ""] = ctx.args;
+    if (!(SHELLS as readonly string[]).includes(shell))
+      throw new UsageError(`no completion for '${shell}': give one of ${SHELLS.join(", ")}`);
+    ctx.io.stdout(completionScript(shell as Shell, COMMANDS, GLOBAL));
+  },
+};
 
 export const COMMANDS: Command[] = [
   ...startCommands,
@@ -23,14 +66,9 @@ export const COMMANDS: Command[] = [
   ...receiptCommands,
   ...adminCommands,
   ...minerCommands,
+  ...configCommands,
+  completion,
 ];
-
-const GLOBAL: Record<string, OptionSpec> = {
-  url: { type: "string", value: "URL", description: `Coordinator URL (COORD_URL; default ${DEFAULT_URL})` },
-  key: { type: "string", value: "KEY", description: "API key (COORD_API_KEY)" },
-  json: { type: "boolean", description: "Machine-readable JSON on stdout" },
-  help: { type: "boolean", short: "h", description: "Show help" },
-};
 
 /** Every option of every command, for one parseArgs pass; a name means the same thing wherever it appears. */
 function allOptions(): Record<string, OptionSpec> {
@@ -84,7 +122,8 @@ export function generalHelp(prefix = ""): string {
     "Global options:",
     ...optionLines(GLOBAL),
     "",
-    "Configuration: --url / COORD_URL, --key / COORD_API_KEY. Errors go to stderr with exit status 1.",
+    "Configuration: --url / COORD_URL, --key / COORD_API_KEY, else the profile (--profile / COORD_PROFILE) of",
+    "~/.config/coord/config.json (coord config set). Errors go to stderr with exit status 1.",
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -112,6 +151,12 @@ export const processIO: IO = {
   stderr: (t) => void process.stderr.write(t),
   env: process.env,
   stdin: readStdin,
+  get isTTY() {
+    return process.stderr.isTTY === true;
+  },
+  get columns() {
+    return process.stderr.columns;
+  },
 };
 
 function networkCause(err: unknown): string | undefined {
@@ -187,16 +232,35 @@ export async function main(argv: string[], io: IO = processIO): Promise<number> 
       throw new UsageError(`missing ${specs.slice(args.length, required).join(" ")}`);
     if (args.length > specs.length) throw new UsageError(`unexpected argument '${args[specs.length]}'`);
 
-    url = (typeof values.url === "string" ? values.url : io.env.COORD_URL) || DEFAULT_URL;
-    const key = (typeof values.key === "string" ? values.key : io.env.COORD_API_KEY) || undefined;
-    if (cmd.auth && !key) throw new UsageError("this command needs an API key: --key or COORD_API_KEY");
-    const api = new Api({ url, key });
-    const code = await cmd.run({ args, opts: values, json, io, api, url, key });
+    const path = configPath(io.env);
+    const settings = resolveSettings({
+      flags: {
+        url: typeof values.url === "string" ? values.url : undefined,
+        key: typeof values.key === "string" ? values.key : undefined,
+        profile: typeof values.profile === "string" ? values.profile : undefined,
+      },
+      env: io.env,
+      path,
+      config: cmd.local ? undefined : readConfig(path),
+      allowNewProfile: cmd.newProfile === true || cmd.local === true,
+    });
+    url = settings.url;
+    const key = settings.key;
+    if (cmd.auth && !key)
+      throw new UsageError(
+        "this command needs an API key: --key, COORD_API_KEY or a profile's key (coord config set --key ...)",
+      );
+    const api = new Api({ url, key, fetch: io.fetch });
+    const code = await cmd.run({ args, opts: values, json, io, api, url, key, settings });
     return typeof code === "number" ? code : 0;
   } catch (err) {
     if (err instanceof ApiError) {
       if (json) io.stderr(`${JSON.stringify({ status: err.status, ...err.problem })}\n`);
       else io.stderr(`${describeProblem(err).join("\n")}\n`);
+      return 1;
+    }
+    if (err instanceof ConfigError) {
+      io.stderr(`error: ${err.message}\n`);
       return 1;
     }
     if (err instanceof UsageError) {

@@ -8,6 +8,7 @@
  *   each retry, so a retried submit never makes a second job;
  * - `waitFor(jobId)` (long-polls `GET /v1/jobs/{id}?wait=` until the job is terminal);
  * - `upload(bytes, contentType)` and `download(artifactId)` for artifacts (docs/artifacts.md).
+ * The retrying fetch is exported (`retryingFetch`): the `coord` CLI sends every request through it too.
  *
  * ```ts
  * import { createCoordClient } from "./client.ts";
@@ -56,23 +57,89 @@ export function retryDelayMs(
 
 const retryable = (status: number) => status === 429 || status >= 500;
 
-/** A fetch that retries what is worth retrying, and gives each mutation one idempotency key for all its attempts. */
-function retryingFetch(base: typeof fetch, attempts: number, capMs: number): typeof fetch {
+export interface RetryOptions {
+  /** Attempts per request, the first included (default 5); 1 sends it once. */
+  attempts?: number;
+  /** Backoff cap between attempts, ms (default 10 000); a longer `Retry-After` is cut to it. */
+  maxBackoffMs?: number;
+  /**
+   * Whether a mutation whose answer was lost is sent again: a network error or a 5xx may come after the server acted.
+   * That is safe where the route replays the first answer for the request's `Idempotency-Key` (submit, cancel, retry,
+   * uploads, payouts, webhooks... : functions/api/idempotent.ts and the creations that keep a replay record), so it is
+   * the SDK's default (`true`). `false` retries a mutation only on 429, which the server answers before doing
+   * anything; reads are retried either way.
+   */
+  retryLostMutations?: boolean;
+}
+
+/** Bodies a retry can send again as they are (a stream is read once: such a request goes through `Request.clone`). */
+const resendable = (body: unknown) =>
+  body === undefined ||
+  body === null ||
+  typeof body === "string" ||
+  body instanceof ArrayBuffer ||
+  ArrayBuffer.isView(body) ||
+  body instanceof URLSearchParams ||
+  (typeof Blob !== "undefined" && body instanceof Blob);
+
+/** Sleeps `ms`, or less when `signal` aborts (the attempt that follows then fails with the abort at once). */
+const pause = (ms: number, signal: AbortSignal | null | undefined) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+/**
+ * A fetch that retries what is worth retrying (429, 5xx, network errors; `Retry-After` honoured, see `retryDelayMs`)
+ * and gives each mutation (POST, PUT, PATCH, DELETE) one `Idempotency-Key` for all its attempts, unless the caller set
+ * one. The client of `createCoordClient` and the `coord` CLI's `Api` (cli/http.ts) both send through it.
+ *
+ * Called as `fetch(url, init)` with a string body, each attempt calls `base(url, init)` with that same body and the
+ * headers (the key added) as a `Headers`; called with a `Request`, each attempt sends a clone of it.
+ */
+export function retryingFetch(base: typeof fetch, opts: RetryOptions = {}): typeof fetch {
+  const attempts = Math.max(1, opts.attempts ?? 5);
+  const capMs = opts.maxBackoffMs ?? 10_000;
+  const lostMutations = opts.retryLostMutations ?? true;
   return async (input, init) => {
-    const first = new Request(input, init);
-    if (MUTATIONS.has(first.method) && !first.headers.has("idempotency-key"))
-      first.headers.set("idempotency-key", crypto.randomUUID());
+    let send: () => Promise<Response>;
+    let method: string;
+    let signal: AbortSignal | null | undefined;
+    if (input instanceof Request || !resendable(init?.body)) {
+      const first = new Request(input, init);
+      method = first.method;
+      signal = first.signal;
+      if (MUTATIONS.has(method) && !first.headers.has("idempotency-key"))
+        first.headers.set("idempotency-key", crypto.randomUUID());
+      send = () => base(first.clone());
+    } else {
+      method = (init?.method ?? "GET").toUpperCase();
+      signal = init?.signal;
+      const headers = new Headers(init?.headers);
+      if (MUTATIONS.has(method) && !headers.has("idempotency-key"))
+        headers.set("idempotency-key", crypto.randomUUID());
+      const each: RequestInit = { ...init, headers };
+      send = () => base(input, each);
+    }
+    const mutation = MUTATIONS.has(method);
     for (let attempt = 0; ; attempt++) {
-      const req = first.clone();
+      const last = attempt + 1 >= attempts;
       let res: Response | undefined;
       try {
-        res = await base(req);
-        if (!retryable(res.status) || attempt + 1 >= attempts) return res;
+        res = await send();
+        const again = res.status === 429 || (retryable(res.status) && (!mutation || lostMutations));
+        if (!again || last) return res;
       } catch (err) {
-        if (attempt + 1 >= attempts || req.signal.aborted) throw err;
+        if (last || signal?.aborted || (mutation && !lostMutations)) throw err;
       }
       await res?.body?.cancel();
-      await new Promise((r) => setTimeout(r, retryDelayMs(res, attempt, capMs)));
+      await pause(retryDelayMs(res, attempt, capMs), signal);
     }
   };
 }
@@ -115,7 +182,7 @@ export function createCoordClient(opts: CoordClientOptions): CoordClient {
   const base = opts.fetch ?? fetch;
   const api = createClient<paths>({
     baseUrl: opts.baseUrl,
-    fetch: retryingFetch(base, opts.attempts ?? 5, opts.maxBackoffMs ?? 10_000),
+    fetch: retryingFetch(base, { attempts: opts.attempts, maxBackoffMs: opts.maxBackoffMs }),
     headers: opts.key ? { authorization: `Bearer ${opts.key}` } : {},
   });
   return {

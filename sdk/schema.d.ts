@@ -1965,7 +1965,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description {challenge, expires_at} */
+                /** @description {challenge, account_id, expires_at} */
                 201: {
                     headers: {
                         [name: string]: unknown;

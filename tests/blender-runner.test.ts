@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { crc32, inflateSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { api, coordInProcess, createAccount, eventually, fundedClient, isolated, stack } from "./fixture.ts";
+import { api, coordInProcess, createAccount, eventually, fundedClient, isolated } from "./fixture.ts";
+import { readPng } from "./png.ts";
+import { alive, coordProcess, killAll } from "./processes.ts";
 
 /*
  * The reference miner's blender runner end to end: a real `coord miner run` process renders with a STAND-IN for
@@ -15,12 +15,12 @@ import { api, coordInProcess, createAccount, eventually, fundedClient, isolated,
  * through the result's links and checks they are the PNGs asked for.
  */
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const standIn = fileURLToPath(new URL("./blender-stand-in.mjs", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "coord-blender-test-"));
-/** Processes a failed test may leave behind (miners, the scripts they ran): killed by pid at the end. */
+/** Stand-in renders a failed test may leave behind (the miners are killAll's): killed by pid at the end. */
 const leftovers = new Set<number>();
-afterAll(() => {
+afterAll(async () => {
+  await killAll();
   for (const pid of leftovers) if (alive(pid)) process.kill(pid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
@@ -33,40 +33,16 @@ type Job = {
 type Uploaded = { artifact_id: string; sha256: string; bytes: number; content_type: string };
 
 /** `coord miner run` with the blender runner on the stand-in; it logs each of its runs to `log`. */
-function blenderMiner(
-  region: string,
-  key: string,
-  log: string,
-  extra: string[] = [],
-): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(
-    process.execPath,
+function blenderMiner(region: string, key: string, log: string, extra: string[] = []) {
+  return coordProcess(
     [
-      ...["--import", "tsx", "cli/coord.ts", "miner", "run"],
+      ...["miner", "run"],
       ...["--name", `blender-${region}`, "--services", "blender.render", "--region", region],
       ...["--gpu", "RTX 4090:24576", "--cuda-version", "12.4", "--price", "blender.render=10"],
       ...["--blender-bin", standIn, "--max-jobs", "1", ...extra],
     ],
-    {
-      cwd: root,
-      env: { ...process.env, COORD_URL: stack.url, COORD_API_KEY: key, BLENDER_STAND_IN_LOG: log },
-      stdio: ["ignore", "ignore", "pipe"],
-    },
+    { key, env: { BLENDER_STAND_IN_LOG: log }, timeoutMs: 80_000 },
   );
-  if (child.pid) leftovers.add(child.pid);
-  let stderr = "";
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 80_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-  return { child, exited };
 }
 
 /** Uploads a stand-in scene: a .blend header, then the stand-in's directives (its stored render settings). */
@@ -110,46 +86,6 @@ function runs(log: string): { pid: number; argv: string[] }[] {
   }
 }
 
-/** Whether a process is still there (a zombie, dead but not reaped, is not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A PNG's size after checking it is one: the signature, every chunk's CRC-32, IHDR first (8-bit RGB here), IEND
- * last, and the IDAT data inflating to exactly one filter byte and `width` pixels per row.
- */
-function readPng(bytes: Uint8Array): { width: number; height: number } {
-  const buf = Buffer.from(bytes);
-  expect([...buf.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  const chunks: { type: string; data: Buffer }[] = [];
-  for (let at = 8; at < buf.length; ) {
-    const length = buf.readUInt32BE(at);
-    const type = buf.subarray(at + 4, at + 8).toString("latin1");
-    const data = buf.subarray(at + 8, at + 8 + length);
-    expect(buf.readUInt32BE(at + 8 + length), `${type} CRC`).toBe(
-      crc32(buf.subarray(at + 4, at + 8 + length)),
-    );
-    chunks.push({ type, data });
-    at += 12 + length;
-  }
-  expect(chunks[0]?.type).toBe("IHDR");
-  expect(chunks.at(-1)?.type).toBe("IEND");
-  const ihdr = chunks[0]?.data as Buffer;
-  const width = ihdr.readUInt32BE(0);
-  const height = ihdr.readUInt32BE(4);
-  expect([ihdr[8], ihdr[9]]).toEqual([8, 2]);
-  const pixels = inflateSync(Buffer.concat(chunks.filter((c) => c.type === "IDAT").map((c) => c.data)));
-  expect(pixels.length).toBe((1 + width * 3) * height);
-  return { width, height };
-}
-
 /** A ustar archive's files (magic checked). */
 function untar(bytes: Uint8Array): Map<string, Uint8Array> {
   const text = (b: Uint8Array) => new TextDecoder().decode(b).replace(/\0.*$/s, "");
@@ -184,7 +120,7 @@ describe("the blender runner", () => {
     });
     const log = join(dir, "render.log");
     const miner = await createAccount("miner");
-    const exit = await blenderMiner(region, miner.key, log, ["--blender-device", "optix"]).exited;
+    const exit = await blenderMiner(region, miner.key, log, ["--blender-device", "optix"]).finished;
     expect(exit.code, exit.stderr).toBe(0);
 
     const result = await api<{
@@ -267,7 +203,7 @@ describe("the blender runner", () => {
     const cancel = await api<Job>("POST", `/v1/jobs/${job.id}/cancel`, { key: client.key, body: {} });
     expect(cancel.status, cancel.text).toBe(200);
     await eventually(async () => !alive(render.pid), 20_000);
-    const exit = await running.exited;
+    const exit = await running.finished;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stderr).toContain("job.abandoned");
     const events = await api<{ events: { type: string }[] }>("GET", `/v1/jobs/${job.id}/events`, {
@@ -287,7 +223,7 @@ describe("the blender runner", () => {
       frame_end: 2,
     });
     const miner = await createAccount("miner");
-    const exit = await blenderMiner(region, miner.key, join(dir, "unreadable.log")).exited;
+    const exit = await blenderMiner(region, miner.key, join(dir, "unreadable.log")).finished;
     expect(exit.code, exit.stderr).toBe(0);
     const done = await api<Job>("GET", `/v1/jobs/${job.id}`, { key: client.key });
     expect(done.body).toMatchObject({ status: "failed" });

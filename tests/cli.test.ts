@@ -4,8 +4,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { IO } from "../cli/command.ts";
+import { main } from "../cli/main.ts";
 import { type Logger, type MinerOptions, type MinerSummary, runMiner } from "../cli/miner/agent.ts";
-import { api, coordInProcess, createAccount, eventually, fundedClient, stack } from "./fixture.ts";
+import {
+  api,
+  coordInProcess,
+  createAccount,
+  eventually,
+  fundedClient,
+  minerCall,
+  pollJobs,
+  registeredMiner,
+  stack,
+  submitEcho,
+} from "./fixture.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -438,6 +451,85 @@ describe("coord miner run's GPU detection", () => {
         gpus: [{ model: "NVIDIA H100 80GB HBM3", vram_mb: 81559, count: 2 }],
         driver_version: "550.54.15",
       });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("coord receipts verify, offline", () => {
+  it("checks a receipt file against pinned keys without a single request; without them it says to pin them", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const miner = await registeredMiner({ region });
+    const sub = await submitEcho(client, { constraints, input: { offline: true } });
+    const claimed = (await pollJobs(miner, { wait_seconds: 5 })).jobs.find((j) => j.job_id === sub.body.id);
+    const done = await minerCall(miner, sub.body.id, "result", {
+      claim_token: claimed?.claim_token,
+      output: { offline: true },
+    });
+    expect(done.status).toBe(200);
+    const doc = (
+      await api<{ receipt: Record<string, unknown> }>("GET", `/v1/jobs/${sub.body.id}/receipt`, {
+        key: client.key,
+      })
+    ).body;
+    const published = (await api<{ keys: unknown[] }>("GET", "/v1/receipts/keys")).body;
+    const dir = mkdtempSync(join(tmpdir(), "coord-offline-"));
+    try {
+      const file = join(dir, "receipt.json");
+      const keys = join(dir, "keys.json");
+      const bareKeys = join(dir, "bare-keys.json");
+      const changed = join(dir, "changed.json");
+      writeFileSync(file, JSON.stringify(doc));
+      writeFileSync(keys, JSON.stringify(published));
+      writeFileSync(bareKeys, JSON.stringify(published.keys));
+      writeFileSync(changed, JSON.stringify({ ...doc, receipt: { ...doc.receipt, amount: 1 } }));
+      // No network at all: every request fails (and is counted), and the URL is one nobody listens on.
+      const requests: string[] = [];
+      const unplugged: typeof fetch = async (input) => {
+        requests.push(String(input instanceof Request ? input.url : input));
+        throw new TypeError("fetch failed");
+      };
+      const run = async (args: string[], stdin?: string) => {
+        let stdout = "";
+        let stderr = "";
+        const io: IO = {
+          stdout: (t) => {
+            stdout += t;
+          },
+          stderr: (t) => {
+            stderr += t;
+          },
+          env: { COORD_URL: "http://127.0.0.1:9", XDG_CONFIG_HOME: dir },
+          fetch: unplugged,
+          ...(stdin !== undefined ? { stdin: async () => stdin } : {}),
+        };
+        return { code: await main(args, io), stdout, stderr };
+      };
+
+      const valid = await run(["receipts", "verify", file, "--keys", keys, "--json"]);
+      expect(valid.code, valid.stderr).toBe(0);
+      expect(JSON.parse(valid.stdout)).toMatchObject({ valid: true, receipt_id: doc.receipt.receipt_id });
+      const piped = await run(["receipts", "verify", "-", "--keys", bareKeys], JSON.stringify(doc));
+      expect(piped.code, piped.stderr).toBe(0);
+      expect(piped.stdout).toMatch(/^valid\s+yes$/m);
+      const tampered = await run(["receipts", "verify", changed, "--keys", keys]);
+      expect(tampered.code).toBe(2);
+      expect(tampered.stdout).toContain("bad_signature");
+      expect(requests).toEqual([]);
+
+      const unpinned = await run(["receipts", "verify", file]);
+      expect(unpinned.code).toBe(1);
+      expect(unpinned.stderr).toContain("cannot reach the coordinator at http://127.0.0.1:9");
+      expect(unpinned.stderr).toContain("--keys FILE");
+      expect(requests.length).toBeGreaterThan(0);
+      const notKeys = await run(["receipts", "verify", file, "--keys", file]);
+      expect(notKeys.code).toBe(1);
+      expect(notKeys.stderr).toContain(`--keys ${file} holds no published keys`);
+      const missing = await run(["receipts", "verify", join(dir, "nope.json"), "--keys", keys]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(`cannot read ${join(dir, "nope.json")}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

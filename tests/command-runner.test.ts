@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { api, coordInProcess, createAccount, eventually, fundedClient, isolated, stack } from "./fixture.ts";
+import { api, coordInProcess, createAccount, eventually, fundedClient, isolated } from "./fixture.ts";
+import { alive, coordProcess, killAll } from "./processes.ts";
 
 /*
  * The reference miner's `command` runner end to end: a real `coord miner run` process serves `echo` (the registry's
@@ -13,11 +12,11 @@ import { api, coordInProcess, createAccount, eventually, fundedClient, isolated,
  * code decides the failure, and a cancel or a timeout kills it together with what it started.
  */
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "coord-command-test-"));
-/** Processes a failed test may leave behind (miners, the scripts they ran): killed by pid at the end. */
+/** Scripts a failed test may leave behind (the miners are killAll's): killed by pid at the end. */
 const leftovers = new Set<number>();
-afterAll(() => {
+afterAll(async () => {
+  await killAll();
   for (const pid of leftovers) if (alive(pid)) process.kill(pid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
@@ -38,42 +37,16 @@ function script(name: string, text: string): string {
   return path;
 }
 
-/** `coord miner run` as a child process: the process, and its exit (with what it logged). */
-function coordMiner(
-  args: string[],
-  key: string,
-): { child: ChildProcess; exited: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "cli/coord.ts", "miner", "run", ...args], {
-    cwd: root,
-    env: { ...process.env, COORD_URL: stack.url, COORD_API_KEY: key },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  if (child.pid) leftovers.add(child.pid);
-  let stderr = "";
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    // A miner that never exits fails its test instead of hanging the run.
-    const timer = setTimeout(() => child.kill("SIGKILL"), 80_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-  return { child, exited };
-}
-
 /** A miner of `echo` in the test's own region, through the command runner. */
 async function commandMiner(region: string, command: string, extra: string[] = [], maxJobs = 1) {
   const miner = await createAccount("miner");
-  return coordMiner(
+  // A miner that never exits fails its test instead of hanging the run.
+  return coordProcess(
     [
-      ...["--name", `command-${region}`, "--services", "echo", "--region", region],
+      ...["miner", "run", "--name", `command-${region}`, "--services", "echo", "--region", region],
       ...["--command", `echo=${command}`, "--max-jobs", String(maxJobs), ...extra],
     ],
-    miner.key,
+    { key: miner.key, timeoutMs: 80_000 },
   );
 }
 
@@ -87,25 +60,6 @@ async function submit(key: string, constraints: Record<string, unknown>, input: 
 }
 
 const getJob = async (key: string, id: string) => (await api<Job>("GET", `/v1/jobs/${id}`, { key })).body;
-
-/**
- * Whether a process is still there. A zombie (dead, not yet reaped: a killed grandchild whose parent died too waits
- * for init) counts as gone; /proc says which, kill(pid, 0) alone would not.
- */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    try {
-      process.kill(pid, 0);
-      return process.platform !== "linux";
-    } catch {
-      return false;
-    }
-  }
-}
 
 /** The pid a script wrote to `file`, once it is there. */
 const pidIn = (file: string) =>
@@ -174,7 +128,7 @@ describe("the command runner", () => {
     const client = await fundedClient();
     const input = { text: "héllo wörld", nested: { list: [1, 2, 3], flag: true } };
     const job = await submit(client.key, constraints, input);
-    const exit = await (await commandMiner(region, serve)).exited;
+    const exit = await (await commandMiner(region, serve)).finished;
     expect(exit.code, exit.stderr).toBe(0);
     const result = await api<{ status: string; output: unknown }>("GET", `/v1/jobs/${job.id}/result`, {
       key: client.key,
@@ -201,7 +155,7 @@ echo '{"done":true}'
 `,
     );
     const job = await submit(client.key, constraints, { any: "thing" });
-    const exit = await (await commandMiner(region, reporter)).exited;
+    const exit = await (await commandMiner(region, reporter)).finished;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stderr).toContain("plain diagnostic line");
     const events = await api<Events>("GET", `/v1/jobs/${job.id}/events`, { key: client.key });
@@ -229,7 +183,7 @@ echo '{"done":true}'
       { max_attempts: 2 },
     );
     // Three claims: the broken job once (not retried), the busy one twice (retried once, then out of attempts).
-    const exit = await (await commandMiner(region, serve, [], 3)).exited;
+    const exit = await (await commandMiner(region, serve, [], 3)).finished;
     expect(exit.code, exit.stderr).toBe(0);
 
     const failed = await getJob(client.key, broken.id);
@@ -248,7 +202,7 @@ echo '{"done":true}'
     const { region, constraints } = isolated();
     const client = await fundedClient();
     const job = await submit(client.key, constraints, { raw: "this is not json\n" });
-    const exit = await (await commandMiner(region, serve)).exited;
+    const exit = await (await commandMiner(region, serve)).finished;
     expect(exit.code, exit.stderr).toBe(0);
     const done = await getJob(client.key, job.id);
     expect(done).toMatchObject({ status: "failed" });
@@ -264,7 +218,7 @@ echo '{"done":true}'
     const miner = await commandMiner(region, path, ["--command-timeout", "2"]);
     const leader = await pidIn(join(pids, "leader"));
     const grandchild = await pidIn(join(pids, "grandchild"));
-    const exit = await miner.exited;
+    const exit = await miner.finished;
     expect(exit.code, exit.stderr).toBe(0);
     const done = await getJob(client.key, job.id);
     expect(done).toMatchObject({ status: "failed" });
@@ -287,7 +241,7 @@ echo '{"done":true}'
     expect(cancel.status, cancel.text).toBe(200);
     // The miner hears of it (heartbeat or doorbell) and stops the whole process group.
     await eventually(async () => !alive(leader) && !alive(grandchild), 20_000);
-    const exit = await miner.exited;
+    const exit = await miner.finished;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stderr).toContain("job.abandoned");
 

@@ -1,12 +1,12 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { probe } from "../cli/miner/runners/ffmpeg.ts";
-import { api, createAccount, fundedClient, isolated, stack } from "./fixture.ts";
+import { api, createAccount, fundedClient, isolated } from "./fixture.ts";
+import { coordProcess, killAll } from "./processes.ts";
 
 /*
  * The reference miner's ffmpeg runner end to end, with this machine's real ffmpeg (.ci/run installs it from
@@ -15,9 +15,11 @@ import { api, createAccount, fundedClient, isolated, stack } from "./fixture.ts"
  */
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "coord-ffmpeg-test-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** A 2 s 320x240 test pattern with a 440 Hz tone, made by ffmpeg. */
 async function clip(): Promise<Uint8Array> {
@@ -31,26 +33,9 @@ async function clip(): Promise<Uint8Array> {
   return new Uint8Array(readFileSync(file));
 }
 
-/** `coord miner run` as a child process, until it exits. */
-function coordMiner(args: string[], key: string): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "cli/coord.ts", "miner", "run", ...args], {
-      cwd: root,
-      env: { ...process.env, COORD_URL: stack.url, COORD_API_KEY: key },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr?.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}
+/** `coord miner run` as a child process, until it exits (killed after a minute if it does not). */
+const coordMiner = (args: string[], key: string) =>
+  coordProcess(["miner", "run", ...args], { key, timeoutMs: 60_000 }).finished;
 
 describe("the ffmpeg runner", () => {
   it("transcodes an uploaded clip in a real coord miner process; the client downloads an output ffprobe reads as asked", async () => {

@@ -281,7 +281,8 @@ export async function coordInProcess(args: string[], env: Record<string, string>
     stderr: (t) => {
       stderr += t;
     },
-    env: { COORD_URL: stack.url, ...env },
+    // The worker's own config directory (tests/setup-env.ts), never the developer's profiles.
+    env: { COORD_URL: stack.url, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, ...env },
   });
   return { code, stdout, stderr };
 }

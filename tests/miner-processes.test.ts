@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { api, createAccount, eventually, fundedClient, isolated } from "./fixture.ts";
 import { coordProcess, killAll } from "./processes.ts";
@@ -124,5 +127,46 @@ describe("reference miner processes", () => {
     expect(draining.logs().filter((l) => l.event === "job.claimed")).toHaveLength(2);
     expect((await getJob(client.key, late?.id as string)).status).toBe("queued");
     expect(draining.stdout()).toMatch(/completed\s+2/);
+  });
+
+  it("a client's coord jobs submit --wait (input on stdin) runs to completion, and its receipt verifies offline in another process", async () => {
+    const { region, constraints } = isolated();
+    const client = await fundedClient();
+    const account = await createAccount("miner");
+    const worker = miner(account.key, region, "for-client");
+    await worker.logged("miner.registered");
+    const input = { greeting: "from a process", sleep_ms: 1200 };
+    const submit = coordProcess(
+      [
+        ...["jobs", "submit", "echo", "--input-file", "-", "--wait", "60", "--json"],
+        ...["--max-price", "1000000", "--constraints", JSON.stringify(constraints)],
+      ],
+      { key: client.key, stdin: JSON.stringify(input) },
+    );
+    const done = await submit.finished;
+    expect(done.code, done.stderr).toBe(0);
+    const job = JSON.parse(done.stdout) as Job;
+    expect(job.status).toBe("completed");
+    // The miner process co-signed it with the key it made on its first run.
+    const doc = await eventually(async () => {
+      const res = await api<{ receipt: { miner_signature: unknown } }>("GET", `/v1/jobs/${job.id}/receipt`, {
+        key: client.key,
+      });
+      return res.status === 200 ? res.body : undefined;
+    });
+    expect(doc.receipt.miner_signature).not.toBeNull();
+    const dir = mkdtempSync(join(tmpdir(), "coord-receipt-"));
+    writeFileSync(join(dir, "receipt.json"), JSON.stringify(doc));
+    writeFileSync(join(dir, "keys.json"), JSON.stringify((await api("GET", "/v1/receipts/keys")).body));
+    // Offline: the coordinator's address is one nothing listens on.
+    const verify = coordProcess(
+      ["receipts", "verify", join(dir, "receipt.json"), "--keys", join(dir, "keys.json"), "--json"],
+      { env: { COORD_URL: "http://127.0.0.1:9" } },
+    );
+    const verdict = await verify.finished;
+    expect(verdict.code, verdict.stderr).toBe(0);
+    expect(JSON.parse(verdict.stdout)).toMatchObject({ valid: true });
+    worker.child.kill("SIGTERM");
+    expect((await worker.exited).code).toBe(0);
   });
 });

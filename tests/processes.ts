@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { stack } from "./fixture.ts";
 
@@ -27,6 +28,15 @@ export interface CoordProcess {
   ): Promise<Record<string, unknown>>;
   /** Its exit: the code, or the signal that ended it. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Its exit with everything it wrote: what a test that runs it to the end asserts on. */
+  finished: Promise<CoordExit>;
+}
+
+export interface CoordExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
 }
 
 export function coordProcess(
@@ -81,6 +91,7 @@ export function coordProcess(
     stderr: () => err,
     logs,
     exited,
+    finished: exited.then((exit) => ({ ...exit, stdout: out, stderr: err })),
     async logged(event, fields = {}, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -100,12 +111,21 @@ export async function killAll(): Promise<void> {
   while (running.size > 0) await new Promise((r) => setTimeout(r, 50));
 }
 
-/** Whether a process with this pid still exists. */
+/**
+ * Whether a process with this pid is still there. A zombie (dead, not yet reaped: a killed grandchild whose parent
+ * died too waits for init) counts as gone; /proc says which, kill(pid, 0) alone would not.
+ */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
   } catch {
-    return false;
+    try {
+      process.kill(pid, 0);
+      return process.platform !== "linux";
+    } catch {
+      return false;
+    }
   }
 }

@@ -6,6 +6,7 @@ import type { Executor } from "../cli/miner/executors.ts";
 import { stableDiffusionRunnerSpec } from "../cli/miner/runners/stable-diffusion.ts";
 import { StableDiffusionOutput } from "../core/services/catalog/stable-diffusion.ts";
 import { api, coordInProcess, createAccount, eventually, fundedClient, isolated, stack } from "./fixture.ts";
+import { readPng } from "./png.ts";
 import { type SdStandIn, startSdStandIn } from "./stable-diffusion-stand-in.ts";
 
 /*
@@ -83,14 +84,6 @@ async function submit(key: string, constraints: object, input: Record<string, un
   return res.body;
 }
 
-/** The size in a PNG's IHDR, after checking the signature and that IHDR comes first. */
-function pngSize(bytes: Uint8Array): { width: number; height: number } {
-  expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  expect(Buffer.from(bytes.subarray(12, 16)).toString("ascii")).toBe("IHDR");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { width: view.getUint32(16), height: view.getUint32(20) };
-}
-
 describe("the stable-diffusion runner", () => {
   it("generates two images through txt2img: each a PNG of the asked size in its own output slot, progress polled from the server, the seeds in the output", async () => {
     const { region, constraints } = isolated();
@@ -130,7 +123,7 @@ describe("the stable-diffusion runner", () => {
       const res = await fetch(artifact.download_url);
       expect(res.status).toBe(200);
       const bytes = new Uint8Array(await res.arrayBuffer());
-      expect(pngSize(bytes)).toEqual({ width: 512, height: 384 });
+      expect(readPng(bytes)).toEqual({ width: 512, height: 384 });
       expect(sha256(bytes)).toBe(result.output.images[i]?.sha256);
     }
 

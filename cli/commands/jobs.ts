@@ -10,9 +10,10 @@ import {
   str,
   UsageError,
 } from "../command.ts";
-import { type Api, sleep } from "../http.ts";
+import { type Api, ApiError, type Response, sleep } from "../http.ts";
+import { progressMode, progressView, TERMINAL } from "../progress.ts";
 
-export const TERMINAL = new Set(["completed", "failed", "cancelled", "expired", "timed_out"]);
+export { TERMINAL };
 
 type Job = Record<string, unknown> & { id: string; status: string; version?: number };
 
@@ -44,22 +45,87 @@ export function printJob(ctx: RunContext, job: Job) {
   );
 }
 
+/** Worth trying again: the network, a 5xx or a 429 (after the transport's own retries of the request). */
+function transient(err: unknown): boolean {
+  if (err instanceof ApiError) return err.status >= 500 || err.status === 429;
+  return err instanceof TypeError;
+}
+
+/** How long following goes on through failures in a row before it gives up with the last one. */
+const TROUBLE_LIMIT_MS = 5 * 60_000;
+
+export interface FollowOptions {
+  /** Stop at this time (ms since the epoch) even if the job is not terminal; default: follow until it is. */
+  deadline?: number;
+  /** The job as already known (a submit's answer): shown first, and following resumes from its version. */
+  first?: Job;
+  onSnapshot?: (job: Job) => void;
+  onTrouble?: (message: string) => void;
+}
+
 /**
- * Waits up to `seconds` for the job to reach a terminal state, by long-polling `GET /v1/jobs/{id}?wait=` (at most
- * 60 s per request, resuming from the version last seen).
+ * Follows a job until it is terminal (or the deadline passes) by long-polling `GET /v1/jobs/{id}?wait=&version=`
+ * (at most 60 s a request), each answer a whole snapshot of the job as soon as its version moves: every status
+ * change and progress report. The first read is immediate. Each request stands alone (the version says where to
+ * resume), so a dropped connection, a 5xx or a 429 costs nothing but a pause: following goes on with backoff
+ * (1 s to 10 s) and gives up only after five minutes of failures in a row (or at the deadline). Resolves with the
+ * last snapshot.
  */
-export async function waitTerminal(api: Api, id: string, seconds: number, first?: Job): Promise<Job> {
-  const deadline = Date.now() + seconds * 1000;
-  let job = first;
-  while (!job || !TERMINAL.has(job.status)) {
-    const left = Math.ceil((deadline - Date.now()) / 1000);
-    if (job && left <= 0) break;
-    const res = await api.get<Job>(`/v1/jobs/${encodeURIComponent(id)}`, {
-      query: { wait: Math.max(0, Math.min(60, left)), version: job?.version },
-    });
-    job = res.body;
+export async function followJob(api: Api, id: string, opts: FollowOptions = {}): Promise<Job> {
+  let job = opts.first;
+  if (job) opts.onSnapshot?.(job);
+  let troubleSince: number | undefined;
+  let failures = 0;
+  for (;;) {
+    if (job && TERMINAL.has(job.status)) return job;
+    const left = opts.deadline === undefined ? 60 : (opts.deadline - Date.now()) / 1000;
+    if (job && left <= 0) return job;
+    const wait = job ? Math.max(0, Math.min(60, Math.ceil(left))) : 0;
+    const asked = Date.now();
+    let next: Job;
+    try {
+      next = (
+        await api.get<Job>(`/v1/jobs/${encodeURIComponent(id)}`, { query: { wait, version: job?.version } })
+      ).body;
+    } catch (err) {
+      if (!transient(err)) throw err;
+      troubleSince ??= Date.now();
+      const untilDeadline =
+        opts.deadline === undefined ? Number.POSITIVE_INFINITY : opts.deadline - Date.now();
+      // Out of time (--wait) or out of patience: the last snapshot if there is one, else the failure.
+      if (untilDeadline <= 0 && job) return job;
+      if (untilDeadline <= 0 || Date.now() - troubleSince > TROUBLE_LIMIT_MS) throw err;
+      const delay = Math.min(10_000, 1000 * 2 ** failures++, Math.max(0, untilDeadline));
+      const what = err instanceof ApiError ? `HTTP ${err.status}` : "connection lost";
+      opts.onTrouble?.(`${what}; following again in ${Math.round(delay / 1000)} s...`);
+      await sleep(delay);
+      continue;
+    }
+    troubleSince = undefined;
+    failures = 0;
+    const moved = !job || next.version !== job.version || next.status !== job.status;
+    job = next;
+    if (moved) opts.onSnapshot?.(job);
+    // A server that answered a long-poll at once with nothing new (no long-poll support): do not spin.
+    else if (wait > 0 && Date.now() - asked < 200) await sleep(1000);
   }
-  return job;
+}
+
+/** Follows a job with the progress display this invocation calls for (stderr; nothing with --json). */
+async function followShown(ctx: RunContext, id: string, opts: FollowOptions & { startedAt: number }) {
+  const view = progressView(ctx.io, progressMode(ctx.io, ctx.json), { startedAt: opts.startedAt });
+  try {
+    return await followJob(ctx.api, id, {
+      ...opts,
+      onSnapshot: (job) => {
+        view.update(job);
+        opts.onSnapshot?.(job);
+      },
+      onTrouble: (message) => view.trouble(message),
+    });
+  } finally {
+    view.done();
+  }
 }
 
 function seconds(ctx: RunContext, name: string): number | undefined {
@@ -101,8 +167,19 @@ const submit: Command = {
       value: "K",
       description: "Replays the first response for the same key",
     },
-    wait: { type: "string", value: "S", description: "Wait up to S seconds for a terminal state" },
+    wait: {
+      type: "string",
+      value: "S",
+      description: "Wait up to S seconds for a terminal state, showing its progress on stderr",
+    },
   },
+  details: [
+    "--input-file - reads the input from stdin. Each submit carries an Idempotency-Key (--idempotency-key, else a",
+    "fresh one) sent again on each retry, so a retried submit never makes a second job.",
+    "With --wait the job is followed as it runs: on a terminal a live line (spinner, status, progress bar,",
+    "message, time), otherwise a line on stderr each time the status or progress changes; then the job is printed",
+    "(with --json only the final job, as JSON, and no progress lines). See also coord jobs watch.",
+  ].join("\n"),
   examples: [
     `coord jobs submit echo --input '{"hello":"world"}'`,
     `coord jobs submit echo --input '{"sleep_ms":2000}' --priority 9 --wait 30`,
@@ -136,17 +213,32 @@ const submit: Command = {
     };
     const wait = seconds(ctx, "wait");
     const started = Date.now();
-    const res = await ctx.api.post<Job>("/v1/jobs", body, {
-      headers: {
-        "idempotency-key": str(ctx.opts, "idempotency-key"),
-        prefer: wait !== undefined ? `wait=${Math.min(60, Math.ceil(wait))}` : undefined,
-      },
-    });
+    // One key for every attempt of this submit (the transport resends it on a lost answer, a 5xx or a 429): the
+    // coordinator replays the first answer rather than making a second job.
+    const idempotencyKey = str(ctx.opts, "idempotency-key") ?? crypto.randomUUID();
+    let res: Response<Job>;
+    try {
+      res = await ctx.api.post<Job>("/v1/jobs", body, {
+        headers: { "idempotency-key": idempotencyKey },
+        idempotent: true,
+      });
+    } catch (err) {
+      // Whether the job was made is unknown: the same key tells, without making a second one.
+      if (transient(err) && str(ctx.opts, "idempotency-key") === undefined)
+        ctx.io.stderr(
+          `note: the submit may have gone through; to find out without a second job, run it again with --idempotency-key ${idempotencyKey}\n`,
+        );
+      throw err;
+    }
     let job = res.body;
-    const left = wait === undefined ? 0 : wait - (Date.now() - started) / 1000;
-    if (!TERMINAL.has(job.status) && left >= 1) job = await waitTerminal(ctx.api, job.id, left, job);
     if (!ctx.json && res.headers.get("idempotent-replayed") === "true")
       ctx.io.stderr("note: replayed the first response for this idempotency key\n");
+    if (wait !== undefined && !TERMINAL.has(job.status))
+      job = await followShown(ctx, job.id, {
+        first: job,
+        deadline: started + wait * 1000,
+        startedAt: started,
+      });
     printJob(ctx, job);
   },
 };
@@ -157,17 +249,58 @@ const get: Command = {
   args: ["<job_id>"],
   auth: true,
   options: {
-    wait: { type: "string", value: "S", description: "Wait up to S seconds for a terminal state" },
+    wait: {
+      type: "string",
+      value: "S",
+      description: "Wait up to S seconds for a terminal state, showing its progress on stderr",
+    },
   },
   examples: ["coord jobs get job_01hx...", "coord jobs get job_01hx... --wait 120 --json"],
   async run(ctx) {
     const [id = ""] = ctx.args;
     const wait = seconds(ctx, "wait");
+    const started = Date.now();
     const job =
       wait === undefined
         ? (await ctx.api.get<Job>(`/v1/jobs/${encodeURIComponent(id)}`)).body
-        : await waitTerminal(ctx.api, id, wait);
+        : await followShown(ctx, id, { deadline: started + wait * 1000, startedAt: started });
     printJob(ctx, job);
+  },
+};
+
+const watch: Command = {
+  name: "jobs watch",
+  summary: "Follow a job until it ends, showing its progress; exit 0 if it completed, 1 if not",
+  details: [
+    "Follows the job (long-polling GET /v1/jobs/{id}?wait=&version=, resuming across dropped connections) until it",
+    "is terminal. On a terminal stderr shows a live line (spinner, status, progress bar, message, time); otherwise",
+    "a line each time the status or progress changes. At the end the result is printed as coord jobs result does:",
+    "the output JSON of a completed job on stdout (exit 0), or the status and error of one that ended otherwise",
+    "(exit 1). With --json stdout carries one JSON line per snapshot of the job as it changes, then one line",
+    "with the result ({job_id, status, output, error, ...}); no progress on stderr.",
+  ].join("\n"),
+  args: ["<job_id>"],
+  auth: true,
+  examples: [
+    "coord jobs watch job_01hx...",
+    "coord jobs watch job_01hx... > output.json && echo done",
+    "coord jobs watch job_01hx... --json | tail -n 1 | jq .output",
+  ],
+  async run(ctx) {
+    const [id = ""] = ctx.args;
+    const started = Date.now();
+    const job = await followShown(ctx, id, {
+      startedAt: started,
+      onSnapshot: ctx.json ? (j) => ctx.io.stdout(`${JSON.stringify(j)}\n`) : undefined,
+    });
+    const res = await ctx.api.get<Record<string, unknown>>(
+      `/v1/jobs/${encodeURIComponent(job.id ?? id)}/result`,
+    );
+    const completed = res.body.status === "completed";
+    if (ctx.json) ctx.io.stdout(`${JSON.stringify(res.body)}\n`);
+    else if (completed) printJson(ctx.io, res.body.output);
+    else printFields(ctx.io, res.body, ["job_id", "status", "error", "finished_at"]);
+    return completed ? 0 : 1;
   },
 };
 
@@ -222,7 +355,8 @@ const cancel: Command = {
   examples: ["coord jobs cancel job_01hx..."],
   async run(ctx) {
     const [id = ""] = ctx.args;
-    printJob(ctx, (await ctx.api.post<Job>(`/v1/jobs/${encodeURIComponent(id)}/cancel`)).body);
+    const path = `/v1/jobs/${encodeURIComponent(id)}/cancel`;
+    printJob(ctx, (await ctx.api.post<Job>(path, {}, { idempotent: true })).body);
   },
 };
 
@@ -234,7 +368,8 @@ const retry: Command = {
   examples: ["coord jobs retry job_01hx..."],
   async run(ctx) {
     const [id = ""] = ctx.args;
-    printJob(ctx, (await ctx.api.post<Job>(`/v1/jobs/${encodeURIComponent(id)}/retry`)).body);
+    const path = `/v1/jobs/${encodeURIComponent(id)}/retry`;
+    printJob(ctx, (await ctx.api.post<Job>(path, {}, { idempotent: true })).body);
   },
 };
 
@@ -307,4 +442,4 @@ const events: Command = {
   },
 };
 
-export const jobCommands: Command[] = [submit, get, listCmd, cancel, retry, result, events];
+export const jobCommands: Command[] = [submit, get, watch, listCmd, cancel, retry, result, events];

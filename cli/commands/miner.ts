@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { homedir, hostname } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import {
   type Command,
@@ -17,6 +17,7 @@ import { defaultExecutors, type Executor } from "../miner/executors.ts";
 import { detectGpus } from "../miner/gpus.ts";
 import { RUNNERS, runnerOf, runnerOptions } from "../miner/runners/index.ts";
 import { MinerSigner, writeNewKeyFile } from "../miner/signing.ts";
+import { configDir } from "../profile.ts";
 
 /** `MODEL:VRAM_MB[:COUNT]`, e.g. `RTX 4090:24576` or `A100 80GB:81920:8`. */
 export function parseGpu(raw: string): Gpu {
@@ -68,11 +69,6 @@ function signerFor(ctx: RunContext, name: string): MinerSigner {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-}
-
-/** Where the CLI keeps its files: $XDG_CONFIG_HOME/coord, or ~/.config/coord. */
-export function configDir(env: NodeJS.ProcessEnv): string {
-  return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "coord");
 }
 
 const keygen: Command = {

@@ -1,18 +1,34 @@
-import { readFileSync } from "node:fs";
 import type { PublishedKey } from "../../core/receipts/verify.ts";
 import type { ProofDocument } from "../../core/settlement/verify.ts";
 import { verifyReceipt } from "../../sdk/receipts.ts";
 import { type TrustAnchors, verifySettled } from "../../sdk/settlement.ts";
-import { type Command, num, printFields, printJson, str, UsageError } from "../command.ts";
+import {
+  type Command,
+  type IO,
+  num,
+  printFields,
+  printJson,
+  readInputFile,
+  str,
+  UsageError,
+} from "../command.ts";
 
 /** A JSON file (or `-` for stdin), or a usage error naming it. */
-function readJsonFile(source: string): unknown {
-  const text = source === "-" ? readFileSync(0, "utf8") : readFileSync(source, "utf8");
+async function readJsonFile(source: string, io: IO): Promise<unknown> {
+  const text = await readInputFile(source, io);
   try {
     return JSON.parse(text);
   } catch {
-    throw new UsageError(`${source} is not JSON`);
+    throw new UsageError(`${source === "-" ? "standard input" : source} is not JSON`);
   }
+}
+
+/** Saved trust anchors: the answer of GET /v1/receipts/keys, or just its `keys` array. */
+function anchorsOf(value: unknown, file: string): Partial<TrustAnchors> {
+  if (Array.isArray(value)) return { keys: value as PublishedKey[] };
+  if (value && typeof value === "object" && Array.isArray((value as { keys?: unknown }).keys))
+    return value as Partial<TrustAnchors>;
+  throw new UsageError(`--keys ${file} holds no published keys (save GET /v1/receipts/keys into it)`);
 }
 
 const RECEIPT_ID = /^rcpt_[0-9a-z]{26}$/;
@@ -64,12 +80,21 @@ const verify: Command = {
     if (RECEIPT_ID.test(source)) {
       needsKey("fetching a receipt by id");
       document = (await ctx.api.get(`/v1/receipts/${source}`)).body;
-    } else document = readJsonFile(source);
+    } else document = await readJsonFile(source, ctx.io);
 
+    // With --keys nothing at all is fetched for a receipt file: the check runs offline.
     const keysFile = str(ctx.opts, "keys");
-    const published = (
-      keysFile ? readJsonFile(keysFile) : (await ctx.api.get("/v1/receipts/keys")).body
-    ) as Partial<TrustAnchors>;
+    let published: Partial<TrustAnchors>;
+    if (keysFile) published = anchorsOf(await readJsonFile(keysFile, ctx.io), keysFile);
+    else {
+      try {
+        published = (await ctx.api.get("/v1/receipts/keys")).body as Partial<TrustAnchors>;
+      } catch (err) {
+        if (err instanceof TypeError)
+          ctx.io.stderr("note: for a check without the coordinator, pin its keys: --keys FILE\n");
+        throw err;
+      }
+    }
     const keys: PublishedKey[] = published.keys ?? [];
     const rpcUrl = str(ctx.opts, "rpc-url");
     const confirmations = num(ctx.opts, "confirmations");
@@ -93,7 +118,7 @@ const verify: Command = {
     const proofFile = str(ctx.opts, "proof");
     const receiptId = (document as { receipt?: { receipt_id?: unknown } })?.receipt?.receipt_id;
     let proof: ProofDocument;
-    if (proofFile) proof = readJsonFile(proofFile) as ProofDocument;
+    if (proofFile) proof = (await readJsonFile(proofFile, ctx.io)) as ProofDocument;
     else {
       if (typeof receiptId !== "string" || !RECEIPT_ID.test(receiptId))
         throw new UsageError("the document names no receipt id to fetch its proof for: give --proof");
