@@ -76,6 +76,18 @@ function valueOptions(commands: Command[], global: Record<string, OptionSpec>): 
   return [...all.values()];
 }
 
+/** An option as typed: `--name`, and `-s` too when it has a short form. */
+const flags = (o: Option) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])];
+
+/**
+ * Every spelling of the options that take a value (the word after one is its value, not a command word), and of
+ * those whose value is a file (completed as one): what each shell's script matches the previous word against.
+ */
+function skippedWords(commands: Command[], global: Record<string, OptionSpec>) {
+  const values = valueOptions(commands, global);
+  return { valueWords: values.flatMap(flags), fileWords: values.filter((o) => o.file).flatMap(flags) };
+}
+
 const fileArg = (cmd: Command | undefined) => (cmd?.args ?? []).some((a) => /file/i.test(a));
 
 /** Longest command names first, so that `account ledger` is found before `account`. */
@@ -97,15 +109,9 @@ const zd = (word: string, description: string) => sq(`${word.replace(/:/g, "\\:"
 
 function bash(commands: Command[], global: Record<string, OptionSpec>): string {
   const nodes = tree(commands);
-  const values = valueOptions(commands, global);
-  const valueWords = values.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]);
-  const fileWords = values
-    .filter((o) => o.file)
-    .flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]);
+  const { valueWords, fileWords } = skippedWords(commands, global);
   const optionWords = (cmd: Command | undefined) =>
-    [...options(cmd?.options), ...options(global)]
-      .flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])])
-      .join(" ");
+    [...options(cmd?.options), ...options(global)].flatMap(flags).join(" ");
   const branch = (pattern: string, subs: string, opts: string, files: boolean, choices = "") =>
     `    ${pattern}) subs="${bq(subs)}"; opts="${bq(opts)}"; files=${files ? 1 : 0}; choices="${bq(choices)}" ;;`;
   const exact = nodes.map((n) =>
@@ -163,11 +169,7 @@ complete -F _coord coord
 
 function zsh(commands: Command[], global: Record<string, OptionSpec>): string {
   const nodes = tree(commands);
-  const values = valueOptions(commands, global);
-  const valueWords = values.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]);
-  const fileWords = values
-    .filter((o) => o.file)
-    .flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]);
+  const { valueWords, fileWords } = skippedWords(commands, global);
   const optionEntries = (cmd: Command | undefined) =>
     [...options(cmd?.options), ...options(global)]
       .flatMap((o) => [
@@ -235,8 +237,7 @@ fi
 
 function fish(commands: Command[], global: Record<string, OptionSpec>): string {
   const nodes = tree(commands);
-  const values = valueOptions(commands, global);
-  const valueWords = values.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]);
+  const { valueWords } = skippedWords(commands, global);
   const lines: string[] = [];
   const optionLine = (o: Option, condition?: string) =>
     [

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { JOB_STATUSES } from "../core/jobs/statuses.ts";
 import type { IO } from "./command.ts";
 import {
   bar,
@@ -17,17 +18,6 @@ import {
 } from "./progress.ts";
 
 /* The progress renderer (cli/progress.ts): pure functions of a snapshot and a time, checked as properties. */
-
-const STATUSES = [
-  "queued",
-  "assigned",
-  "running",
-  "completed",
-  "failed",
-  "cancelled",
-  "expired",
-  "timed_out",
-];
 
 /** Any text a miner could send as a progress message: controls, escapes, wide and combining characters included. */
 const anyText = fc.oneof(
@@ -52,7 +42,8 @@ const anyProgress = fc.oneof(
 
 const snapshot = fc.record({
   id: fc.constantFrom("job_01hxabcdefghjkmnpqrstvwxyz", undefined),
-  status: fc.oneof(fc.constantFrom(...STATUSES), anyText),
+  // The server's own statuses (core/jobs/statuses.ts), so a status added there is rendered here too.
+  status: fc.oneof(fc.constantFrom(...JOB_STATUSES), anyText),
   progress: anyProgress,
   progress_message: fc.oneof(fc.constant(null), anyText),
 });

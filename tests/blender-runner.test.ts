@@ -4,9 +4,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { api, coordInProcess, createAccount, eventually, fundedClient, isolated } from "./fixture.ts";
+import {
+  api,
+  coordInProcess,
+  createAccount,
+  eventually,
+  fundedClient,
+  isolated,
+  uploadArtifact,
+} from "./fixture.ts";
 import { readPng } from "./png.ts";
-import { alive, coordProcess, killAll } from "./processes.ts";
+import { alive, coordProcess, killAllAnd } from "./processes.ts";
 
 /*
  * The reference miner's blender runner end to end: a real `coord miner run` process renders with a STAND-IN for
@@ -20,8 +28,7 @@ const dir = mkdtempSync(join(tmpdir(), "coord-blender-test-"));
 /** Stand-in renders a failed test may leave behind (the miners are killAll's): killed by pid at the end. */
 const leftovers = new Set<number>();
 afterAll(async () => {
-  await killAll();
-  for (const pid of leftovers) if (alive(pid)) process.kill(pid, "SIGKILL");
+  await killAllAnd(leftovers);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -50,19 +57,7 @@ async function uploadScene(key: string, body: string | Record<string, unknown>):
   const bytes = new TextEncoder().encode(
     typeof body === "string" ? body : `BLENDER-v402${JSON.stringify(body)}`,
   );
-  const up = await api<{ artifact_id: string; upload_url: string; upload_headers: Record<string, string> }>(
-    "POST",
-    "/v1/uploads",
-    { key, body: { content_type: "application/x-blender", size: bytes.length, filename: "scene.blend" } },
-  );
-  expect(up.status, up.text).toBe(201);
-  const put = await fetch(up.body.upload_url, {
-    method: "PUT",
-    headers: up.body.upload_headers,
-    body: bytes,
-  });
-  expect(put.status).toBe(200);
-  return up.body.artifact_id;
+  return uploadArtifact(key, bytes, "application/x-blender", "scene.blend");
 }
 
 async function submit(key: string, constraints: Record<string, unknown>, input: Record<string, unknown>) {

@@ -2,8 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { main } from "../cli/main.ts";
-import { fundedClient, stack } from "./fixture.ts";
+import { coordWithIO, fundedClient, stack } from "./fixture.ts";
 
 /*
  * Profiles (cli/profile.ts) on the real local stack: which coordinator and key a command uses when flags,
@@ -26,19 +25,8 @@ function tempDir() {
 const DEAD_URL = "http://127.0.0.1:9";
 
 /** `coord` in-process with exactly this environment (no COORD_URL from the fixture: the profile must supply it). */
-async function coord(args: string[], env: Record<string, string>) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    env,
-  });
-  return { code, stdout, stderr };
+function coord(args: string[], env: Record<string, string>) {
+  return coordWithIO(args, { env });
 }
 
 describe("coord profiles", () => {

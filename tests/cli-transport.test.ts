@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { IO } from "../cli/command.ts";
 import { Api, ApiError } from "../cli/http.ts";
-import { api, createAccount, fundedClient, isolated, stack } from "./fixture.ts";
+import { api, coordWithIO, createAccount, fundedClient, isolated, stack } from "./fixture.ts";
 
 /*
  * The CLI sends through the SDK's retrying fetch (sdk/client.ts `retryingFetch`, under cli/http.ts `Api`): on the
@@ -12,21 +11,11 @@ import { api, createAccount, fundedClient, isolated, stack } from "./fixture.ts"
 
 type Job = { id: string; status: string };
 
-async function coord(args: string[], key: string, fetchImpl: typeof fetch) {
-  const { main } = await import("../cli/main.ts");
-  let stdout = "";
-  let stderr = "";
-  const io: IO = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
+function coord(args: string[], key: string, fetchImpl: typeof fetch) {
+  return coordWithIO(args, {
     env: { COORD_URL: stack.url, COORD_API_KEY: key, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME },
     fetch: fetchImpl,
-  };
-  return { code: await main(args, io), stdout, stderr };
+  });
 }
 
 const pathOf = (input: string | URL | Request) =>

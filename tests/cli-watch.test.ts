@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { IO } from "../cli/command.ts";
 import { type MinerSummary, runMiner } from "../cli/miner/agent.ts";
-import { api, createAccount, fundedClient, isolated, stack } from "./fixture.ts";
+import { api, coordWithIO, createAccount, fundedClient, isolated, stack } from "./fixture.ts";
 
 /*
  * Following a job from the command line (`jobs submit --wait`, `jobs watch`) on the real local stack, with the
@@ -12,20 +11,11 @@ import { api, createAccount, fundedClient, isolated, stack } from "./fixture.ts"
 type Job = { id: string; status: string; version?: number };
 
 /** `coord <args>` in-process, as a terminal or not. */
-async function coord(
+function coord(
   args: string[],
   opts: { key?: string; isTTY?: boolean; columns?: number; fetch?: typeof fetch } = {},
 ) {
-  const { main } = await import("../cli/main.ts");
-  let stdout = "";
-  let stderr = "";
-  const io: IO = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
+  return coordWithIO(args, {
     env: {
       COORD_URL: stack.url,
       XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME,
@@ -34,9 +24,7 @@ async function coord(
     isTTY: opts.isTTY,
     columns: opts.columns,
     fetch: opts.fetch,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
+  });
 }
 
 const stops: (() => Promise<unknown>)[] = [];
@@ -71,26 +59,30 @@ function withoutTime(line: string) {
   return line.replace(/ \(\d+:\d{2}(:\d{2})?\)$/, "");
 }
 
+/**
+ * `coord jobs submit echo --input <input> --wait 60` by a funded client, with a reference miner in the job's own
+ * region to run it: what every `--wait` test does before asserting on how the wait was shown.
+ */
+async function submitWait(
+  input: Record<string, unknown>,
+  terminal: { isTTY?: boolean; columns?: number } = {},
+  extra: string[] = [],
+) {
+  const { region, constraints } = isolated();
+  const client = await fundedClient();
+  await miner(region);
+  return coord(
+    [
+      ...["jobs", "submit", "echo", "--input", JSON.stringify(input)],
+      ...["--constraints", JSON.stringify(constraints), "--wait", "60", ...extra],
+    ],
+    { key: client.key, ...terminal },
+  );
+}
+
 describe("coord jobs submit --wait", () => {
   it("off a terminal prints a plain line per change (queued, progress, completed) on stderr and exits 0", async () => {
-    const { region, constraints } = isolated();
-    const client = await fundedClient();
-    await miner(region);
-    const input = { hello: "progress", sleep_ms: 2500 };
-    const out = await coord(
-      [
-        "jobs",
-        "submit",
-        "echo",
-        "--input",
-        JSON.stringify(input),
-        "--constraints",
-        JSON.stringify(constraints),
-        "--wait",
-        "60",
-      ],
-      { key: client.key },
-    );
+    const out = await submitWait({ hello: "progress", sleep_ms: 2500 });
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toMatch(/^status\s+completed$/m);
     const id = /^id\s+(job_\S+)$/m.exec(out.stdout)?.[1];
@@ -108,23 +100,7 @@ describe("coord jobs submit --wait", () => {
   });
 
   it("on a terminal redraws a spinner, bar, percentage and message in place, ending on the completed frame", async () => {
-    const { region, constraints } = isolated();
-    const client = await fundedClient();
-    await miner(region);
-    const out = await coord(
-      [
-        "jobs",
-        "submit",
-        "echo",
-        "--input",
-        JSON.stringify({ sleep_ms: 1500 }),
-        "--constraints",
-        JSON.stringify(constraints),
-        "--wait",
-        "60",
-      ],
-      { key: client.key, isTTY: true, columns: 100 },
-    );
+    const out = await submitWait({ sleep_ms: 1500 }, { isTTY: true, columns: 100 });
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout).toMatch(/^status\s+completed$/m);
     const frames = out.stderr.split("\r\u001b[2K");
@@ -140,25 +116,7 @@ describe("coord jobs submit --wait", () => {
   });
 
   it("with --json prints only the final job as JSON, and no progress", async () => {
-    const { region, constraints } = isolated();
-    const client = await fundedClient();
-    await miner(region);
-    const input = { json: true, sleep_ms: 1200 };
-    const out = await coord(
-      [
-        "jobs",
-        "submit",
-        "echo",
-        "--input",
-        JSON.stringify(input),
-        "--constraints",
-        JSON.stringify(constraints),
-        "--wait",
-        "60",
-        "--json",
-      ],
-      { key: client.key, isTTY: true },
-    );
+    const out = await submitWait({ json: true, sleep_ms: 1200 }, { isTTY: true }, ["--json"]);
     expect(out.code, out.stderr).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ status: "completed", service: "echo", progress: 1 });
     expect(out.stderr).toBe("");

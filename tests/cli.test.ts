@@ -4,12 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import type { IO } from "../cli/command.ts";
-import { main } from "../cli/main.ts";
 import { type Logger, type MinerOptions, type MinerSummary, runMiner } from "../cli/miner/agent.ts";
 import {
   api,
   coordInProcess,
+  coordWithIO,
   createAccount,
   eventually,
   fundedClient,
@@ -491,22 +490,12 @@ describe("coord receipts verify, offline", () => {
         requests.push(String(input instanceof Request ? input.url : input));
         throw new TypeError("fetch failed");
       };
-      const run = async (args: string[], stdin?: string) => {
-        let stdout = "";
-        let stderr = "";
-        const io: IO = {
-          stdout: (t) => {
-            stdout += t;
-          },
-          stderr: (t) => {
-            stderr += t;
-          },
+      const run = (args: string[], stdin?: string) =>
+        coordWithIO(args, {
           env: { COORD_URL: "http://127.0.0.1:9", XDG_CONFIG_HOME: dir },
           fetch: unplugged,
           ...(stdin !== undefined ? { stdin: async () => stdin } : {}),
-        };
-        return { code: await main(args, io), stdout, stderr };
-      };
+        });
 
       const valid = await run(["receipts", "verify", file, "--keys", keys, "--json"]);
       expect(valid.code, valid.stderr).toBe(0);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { api, coordInProcess, createAccount, eventually, fundedClient, isolated } from "./fixture.ts";
-import { alive, coordProcess, killAll } from "./processes.ts";
+import { alive, coordProcess, killAllAnd } from "./processes.ts";
 
 /*
  * The reference miner's `command` runner end to end: a real `coord miner run` process serves `echo` (the registry's
@@ -16,8 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), "coord-command-test-"));
 /** Scripts a failed test may leave behind (the miners are killAll's): killed by pid at the end. */
 const leftovers = new Set<number>();
 afterAll(async () => {
-  await killAll();
-  for (const pid of leftovers) if (alive(pid)) process.kill(pid, "SIGKILL");
+  await killAllAnd(leftovers);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,5 +1,6 @@
 import { GetCommand, QueryCommand, ScanCommand, type ScanCommandOutput } from "@aws-sdk/lib-dynamodb";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
+import type { IO } from "../cli/command.ts";
 import { ddb } from "../core/db/client.ts";
 
 /** The one shared fixture: the running local stack, an HTTP helper and direct table access. */
@@ -269,20 +270,64 @@ export async function connectDoorbell(
   };
 }
 
-/** `coord <args>` in-process (cli/main.ts), its output captured: no process start-up cost. */
-export async function coordInProcess(args: string[], env: Record<string, string> = {}) {
+/**
+ * `coord <args>` in-process (cli/main.ts) with this IO, what it writes to stdout and stderr captured: the one way
+ * tests run a command in-process, whatever environment, stdin, terminal or network each gives it.
+ */
+export async function coordWithIO(args: string[], io: Omit<IO, "stdout" | "stderr">) {
   const { main } = await import("../cli/main.ts");
   let stdout = "";
   let stderr = "";
   const code = await main(args, {
+    ...io,
     stdout: (t) => {
       stdout += t;
     },
     stderr: (t) => {
       stderr += t;
     },
-    // The worker's own config directory (tests/setup-env.ts), never the developer's profiles.
-    env: { COORD_URL: stack.url, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, ...env },
   });
   return { code, stdout, stderr };
+}
+
+/** `coord <args>` in-process (cli/main.ts), its output captured: no process start-up cost. */
+export function coordInProcess(args: string[], env: Record<string, string> = {}) {
+  // The worker's own config directory (tests/setup-env.ts), never the developer's profiles.
+  return coordWithIO(args, {
+    env: { COORD_URL: stack.url, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, ...env },
+  });
+}
+
+/**
+ * Uploads `bytes` as an artifact the way a client does (POST /v1/uploads, then a PUT to its presigned link) and
+ * returns its id; both steps are asserted, so a test that needs an input artifact fails where the upload did.
+ */
+export async function uploadArtifact(
+  key: string,
+  bytes: Uint8Array,
+  contentType: string,
+  filename: string,
+): Promise<string> {
+  const up = await api<{ artifact_id: string; upload_url: string; upload_headers: Record<string, string> }>(
+    "POST",
+    "/v1/uploads",
+    { key, body: { content_type: contentType, size: bytes.length, filename } },
+  );
+  expect(up.status, up.text).toBe(201);
+  const put = await fetch(up.body.upload_url, {
+    method: "PUT",
+    headers: up.body.upload_headers,
+    body: bytes,
+  });
+  expect(put.status).toBe(200);
+  return up.body.artifact_id;
+}
+
+/**
+ * `coord miner run --services <service> --once` with a miner's key and none of the flags its runner needs (the
+ * server to forward to): every forwarding runner's test checks that it refuses to start, naming the missing flag.
+ */
+export async function minerRunWithoutServer(service: string) {
+  const account = await createAccount("miner");
+  return coordInProcess(["miner", "run", "--services", service, "--once"], { COORD_API_KEY: account.key });
 }

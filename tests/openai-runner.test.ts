@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMiner } from "../cli/miner/agent.ts";
 import { openAiRunner } from "../cli/miner/runners/openai.ts";
-import { api, coordInProcess, createAccount, eventually, fundedClient, isolated, stack } from "./fixture.ts";
+import {
+  api,
+  createAccount,
+  eventually,
+  fundedClient,
+  isolated,
+  minerRunWithoutServer,
+  stack,
+} from "./fixture.ts";
 import { ANSWER, type OpenAiStandIn, startOpenAiStandIn } from "./openai-stand-in.ts";
 
 /*
@@ -130,10 +138,7 @@ describe("the openai runner", () => {
   }, 30_000);
 
   it("coord miner run refuses to serve llm.inference without a model server to forward to", async () => {
-    const account = await createAccount("miner");
-    const out = await coordInProcess(["miner", "run", "--services", "llm.inference", "--once"], {
-      COORD_API_KEY: account.key,
-    });
+    const out = await minerRunWithoutServer("llm.inference");
     expect(out.code).not.toBe(0);
     expect(out.stderr).toContain("--openai-url");
   });

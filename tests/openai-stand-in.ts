@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocal } from "./local-server.ts";
 
 /**
  * A STAND-IN for an OpenAI-compatible model server (vLLM, llama.cpp's server, Ollama), which tests cannot run: it
@@ -99,14 +99,5 @@ export async function startOpenAiStandIn(delayMs = 60): Promise<OpenAiStandIn> {
       send({ id, object, created, model: body.model, choices: [], usage });
     res.end("data: [DONE]\n\n");
   }
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return { ...(await listenLocal(server)), requests };
 }

@@ -112,6 +112,15 @@ export async function killAll(): Promise<void> {
 }
 
 /**
+ * `killAll`, then the pids a test recorded of processes those leave behind (a stand-in's render, a script's child:
+ * not children of this file, so killAll cannot reach them) that are still there.
+ */
+export async function killAllAnd(leftovers: Iterable<number>): Promise<void> {
+  await killAll();
+  for (const pid of leftovers) if (alive(pid)) process.kill(pid, "SIGKILL");
+}
+
+/**
  * Whether a process with this pid is still there. A zombie (dead, not yet reaped: a killed grandchild whose parent
  * died too waits for init) counts as gone; /proc says which, kill(pid, 0) alone would not.
  */

@@ -5,7 +5,15 @@ import { runMiner } from "../cli/miner/agent.ts";
 import type { Executor } from "../cli/miner/executors.ts";
 import { stableDiffusionRunnerSpec } from "../cli/miner/runners/stable-diffusion.ts";
 import { StableDiffusionOutput } from "../core/services/catalog/stable-diffusion.ts";
-import { api, coordInProcess, createAccount, eventually, fundedClient, isolated, stack } from "./fixture.ts";
+import {
+  api,
+  createAccount,
+  eventually,
+  fundedClient,
+  isolated,
+  minerRunWithoutServer,
+  stack,
+} from "./fixture.ts";
 import { readPng } from "./png.ts";
 import { type SdStandIn, startSdStandIn } from "./stable-diffusion-stand-in.ts";
 
@@ -215,10 +223,7 @@ describe("the stable-diffusion runner", () => {
   }, 45_000);
 
   it("coord miner run refuses to serve stable-diffusion.generate without an image server to forward to", async () => {
-    const account = await createAccount("miner");
-    const out = await coordInProcess(["miner", "run", "--services", "stable-diffusion.generate", "--once"], {
-      COORD_API_KEY: account.key,
-    });
+    const out = await minerRunWithoutServer("stable-diffusion.generate");
     expect(out.code).not.toBe(0);
     expect(out.stderr).toContain("--sd-url");
   });

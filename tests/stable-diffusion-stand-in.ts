@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { crc32, deflateSync } from "node:zlib";
+import { listenLocal } from "./local-server.ts";
 
 /**
  * A STAND-IN for an AUTOMATIC1111 / Forge web UI started with `--api`, which tests cannot run (no GPU, no
@@ -260,12 +260,6 @@ export async function startSdStandIn(opts: SdStandInOptions = {}): Promise<SdSta
   }
 
   const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  out.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  out.close = () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  Object.assign(out, await listenLocal(server));
   return out;
 }

@@ -5,7 +5,15 @@ import { runMiner } from "../cli/miner/agent.ts";
 import type { Executor } from "../cli/miner/executors.ts";
 import { whisperRunnerSpec } from "../cli/miner/runners/whisper.ts";
 import { WhisperOutput } from "../core/services/catalog/whisper.ts";
-import { api, coordInProcess, createAccount, fundedClient, isolated, stack } from "./fixture.ts";
+import {
+  api,
+  createAccount,
+  fundedClient,
+  isolated,
+  minerRunWithoutServer,
+  stack,
+  uploadArtifact,
+} from "./fixture.ts";
 import {
   SPOKEN,
   silentWav,
@@ -47,21 +55,9 @@ type Job = {
 };
 type Result = { status: string; output: Record<string, unknown>; usage: Record<string, number> | null };
 
-async function upload(key: string, bytes: Uint8Array, contentType: string): Promise<string> {
-  const up = await api<{ artifact_id: string; upload_url: string; upload_headers: Record<string, string> }>(
-    "POST",
-    "/v1/uploads",
-    { key, body: { content_type: contentType, size: bytes.length, filename: "speech.wav" } },
-  );
-  expect(up.status, up.text).toBe(201);
-  const put = await fetch(up.body.upload_url, {
-    method: "PUT",
-    headers: up.body.upload_headers,
-    body: bytes,
-  });
-  expect(put.status).toBe(200);
-  return up.body.artifact_id;
-}
+/** An uploaded audio artifact, named as a client would (the runner forwards the file as `audio.wav` regardless). */
+const upload = (key: string, bytes: Uint8Array, contentType: string) =>
+  uploadArtifact(key, bytes, contentType, "speech.wav");
 
 async function submit(key: string, service: string, constraints: object, input: Record<string, unknown>) {
   const res = await api<Job>("POST", "/v1/jobs", {
@@ -251,10 +247,7 @@ describe("the whisper runner", () => {
   }, 45_000);
 
   it("coord miner run refuses to serve whisper.* without an audio server to forward to", async () => {
-    const account = await createAccount("miner");
-    const out = await coordInProcess(["miner", "run", "--services", "whisper.transcribe", "--once"], {
-      COORD_API_KEY: account.key,
-    });
+    const out = await minerRunWithoutServer("whisper.transcribe");
     expect(out.code).not.toBe(0);
     expect(out.stderr).toContain("--whisper-url");
   });

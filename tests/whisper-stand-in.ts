@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocal } from "./local-server.ts";
 
 /**
  * A STAND-IN for an OpenAI-compatible audio server (faster-whisper-server / speaches, whisper.cpp's server), which
@@ -220,16 +220,7 @@ export async function startWhisperStandIn(opts: WhisperStandInOptions = {}): Pro
     res.end(format === "vtt" ? `WEBVTT\n\n${cues}` : cues);
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return { ...(await listenLocal(server)), requests };
 }
 
 /** A PCM WAV of `seconds` silence at `rate` samples a second, 8-bit mono: small enough for the test stack's limits. */

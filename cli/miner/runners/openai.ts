@@ -1,6 +1,7 @@
-import { list, str } from "../../command.ts";
+import { str } from "../../command.ts";
 import { Completed, type Executor, JobFailure } from "../executors.ts";
 import type { RunnerSpec } from "./index.ts";
+import { modelNames } from "./model-names.ts";
 
 /**
  * The `llm.inference` runner: forwards a job to an OpenAI-compatible server (vLLM, llama.cpp's server, Ollama) and
@@ -84,12 +85,8 @@ export const openAiRunnerSpec: RunnerSpec = {
     const baseUrl = str(opts, "openai-url") ?? env.COORD_OPENAI_URL;
     if (!baseUrl)
       return "llm.inference needs an OpenAI-compatible server: --openai-url URL (or COORD_OPENAI_URL)";
-    const models: Record<string, string> = {};
-    for (const pair of list(opts, "openai-model")) {
-      const at = pair.indexOf("=");
-      if (at < 1) return `--openai-model takes ID=NAME, got ${JSON.stringify(pair)}`;
-      models[pair.slice(0, at)] = pair.slice(at + 1);
-    }
+    const models = modelNames(opts, "openai-model");
+    if (typeof models === "string") return models;
     return openAiRunner({ baseUrl, apiKey: str(opts, "openai-key") ?? env.COORD_OPENAI_KEY, models });
   },
 };

@@ -5,9 +5,10 @@ import type {
   StableDiffusionInput,
   StableDiffusionOutput,
 } from "../../../core/services/catalog/stable-diffusion.ts";
-import { list, str } from "../../command.ts";
+import { str } from "../../command.ts";
 import { abortableSleep, Completed, type ExecutionContext, type Executor, JobFailure } from "../executors.ts";
 import type { RunnerSpec } from "./index.ts";
+import { modelNames } from "./model-names.ts";
 
 /**
  * The `stable-diffusion.generate` runner: forwards a job to an AUTOMATIC1111 (or Forge) web UI started with `--api`.
@@ -198,12 +199,8 @@ export const stableDiffusionRunnerSpec: RunnerSpec = {
       return "stable-diffusion.generate needs an AUTOMATIC1111 or Forge web UI: --sd-url URL (or COORD_SD_URL)";
     const auth = str(opts, "sd-auth") ?? env.COORD_SD_AUTH;
     if (auth !== undefined && !/^[^:]+:/.test(auth)) return "--sd-auth takes USER:PASS";
-    const models: Record<string, string> = {};
-    for (const pair of list(opts, "sd-model")) {
-      const at = pair.indexOf("=");
-      if (at < 1) return `--sd-model takes ID=CHECKPOINT, got ${JSON.stringify(pair)}`;
-      models[pair.slice(0, at)] = pair.slice(at + 1);
-    }
+    const models = modelNames(opts, "sd-model", "ID=CHECKPOINT");
+    if (typeof models === "string") return models;
     return stableDiffusionRunner({ baseUrl, models, ...(auth ? { auth } : {}) });
   },
 };

@@ -11,10 +11,11 @@ import {
   type WhisperTranscribeInput,
 } from "../../../core/services/catalog/whisper.ts";
 import { HttpsUrl } from "../../../core/services/refs.ts";
-import { list, str } from "../../command.ts";
+import { str } from "../../command.ts";
 import { Completed, type ExecutionContext, type Executor, JobFailure } from "../executors.ts";
 import { probe } from "./ffmpeg.ts";
 import type { RunnerSpec } from "./index.ts";
+import { modelNames } from "./model-names.ts";
 
 /**
  * The `whisper.transcribe` and `whisper.translate` runner: forwards a job to an OpenAI-compatible audio server
@@ -126,21 +127,28 @@ export interface Transcript {
   words: ServerWord[];
 }
 
+/**
+ * A document or a streamed event of the server's, parsed. Unreadable JSON is a retryable failure (`how` says which
+ * it was): a broken answer is the server's fault, not the job's, and another attempt may get a whole one.
+ */
+function verboseJson(text: string, how: "answered" | "streamed"): VerboseJson {
+  try {
+    return JSON.parse(text) as VerboseJson;
+  } catch {
+    throw new JobFailure(
+      "whisper_bad_answer",
+      `the whisper server ${how} unreadable JSON: ${text.slice(0, 200)}`,
+      true,
+    );
+  }
+}
+
 /** A non-streamed answer: `verbose_json`, or the plain `{text}` of a server that ignored the format. */
 export function transcriptOf(body: string, contentType: string | null): Transcript {
   if (!/json/i.test(contentType ?? "") && !body.trimStart().startsWith("{")) {
     return { text: body, segments: [], words: [] };
   }
-  let doc: VerboseJson;
-  try {
-    doc = JSON.parse(body) as VerboseJson;
-  } catch {
-    throw new JobFailure(
-      "whisper_bad_answer",
-      `the whisper server answered unreadable JSON: ${body.slice(0, 200)}`,
-      true,
-    );
-  }
+  const doc = verboseJson(body, "answered");
   return {
     ...(typeof doc.text === "string" ? { text: doc.text } : {}),
     ...(doc.language ? { language: doc.language } : {}),
@@ -520,12 +528,8 @@ export const whisperRunnerSpec: RunnerSpec = {
     const baseUrl = str(opts, "whisper-url") ?? env.COORD_WHISPER_URL;
     if (!baseUrl)
       return "whisper.transcribe and whisper.translate need an OpenAI-compatible audio server: --whisper-url URL (or COORD_WHISPER_URL)";
-    const models: Record<string, string> = {};
-    for (const pair of list(opts, "whisper-model")) {
-      const at = pair.indexOf("=");
-      if (at < 1) return `--whisper-model takes ID=NAME, got ${JSON.stringify(pair)}`;
-      models[pair.slice(0, at)] = pair.slice(at + 1);
-    }
+    const models = modelNames(opts, "whisper-model");
+    if (typeof models === "string") return models;
     const apiKey = str(opts, "whisper-key") ?? env.COORD_WHISPER_KEY;
     const translatePath = str(opts, "whisper-translate-path");
     return whisperRunner({
@@ -646,16 +650,7 @@ async function readSegments(
   const t: Transcript = { segments: [], words: [] };
   let first = true;
   for await (const data of sseData(body)) {
-    let event: VerboseJson;
-    try {
-      event = JSON.parse(data) as VerboseJson;
-    } catch {
-      throw new JobFailure(
-        "whisper_bad_answer",
-        `the whisper server streamed unreadable JSON: ${data.slice(0, 200)}`,
-        true,
-      );
-    }
+    const event = verboseJson(data, "streamed");
     addEvent(t, event);
     const end = t.segments.at(-1)?.end ?? 0;
     const total = t.duration ?? knownSeconds;
