@@ -22,6 +22,8 @@ export async function runLocalStack(opts: RunOptions): Promise<LocalStack> {
   const err = opts.err ?? ((l: string) => process.stderr.write(`${l}\n`));
   const started = performance.now();
   await assertPortFree(opts.port);
+  // `npm start` and `coord start`: a Prometheus on this machine scrapes GET /metrics without a key (docs/observability.md).
+  process.env.COORD_METRICS_LOOPBACK ??= "1";
   const stack = await startLocalStack(opts);
   const data = opts.ephemeral ? "in memory (COORD_EPHEMERAL=1)" : (opts.dataDir ?? ".coord/");
   if (opts.json) {

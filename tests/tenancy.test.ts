@@ -101,6 +101,7 @@ const ROUTES: Record<string, Kind> = {
   "POST /v1/uploads": "own",
   "GET /v1/artifacts/{id}": "tenant",
 
+  "GET /metrics": "admin",
   "POST /v1/admin/accounts": "admin",
   "GET /v1/admin/accounts": "admin",
   "GET /v1/admin/accounts/{id}": "admin",

@@ -8,6 +8,7 @@ import { config } from "../config.ts";
 import { ddb } from "../db/client.ts";
 import { keys } from "../db/keys.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
+import { series } from "../observability/metrics.ts";
 import { parse } from "../validate.ts";
 import { retryDelaySeconds, webhookConfig } from "./config.ts";
 import { loadEndpoint, recordEndpointFailure, recordEndpointSuccess } from "./endpoints.ts";
@@ -252,6 +253,8 @@ export async function runAttempt(
       },
       d.payload,
     );
+    series.webhookDeliveries.inc({ outcome: result.ok ? "ok" : "failed" });
+    series.webhookLatency.observe(result.durationMs / 1000);
   }
 
   const at = new Date();

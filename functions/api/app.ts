@@ -18,6 +18,7 @@ import { dlq } from "./routes/dlq.ts";
 import { health } from "./routes/health.ts";
 import { jobs, shortcuts } from "./routes/jobs.ts";
 import { apiKeys } from "./routes/keys.ts";
+import { metricsRoute } from "./routes/metrics.ts";
 import { miners } from "./routes/miners.ts";
 import { payments, stripeWebhook } from "./routes/payments.ts";
 import { adminPayouts, payouts } from "./routes/payouts.ts";
@@ -57,6 +58,7 @@ export function createApp() {
   app.use(bodyGate(MAX_BODY_BYTES));
 
   app.route("/v1", health);
+  app.route("/", metricsRoute);
   app.route("/v1/account", account);
   app.route("/v1/admin/dlq", dlq);
   app.route("/v1/admin/payouts", adminPayouts);

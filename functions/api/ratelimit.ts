@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import { RateLimitedError } from "../../core/errors.ts";
+import { series } from "../../core/observability/metrics.ts";
 import { consume, consumeLocal, limitFor, type RouteClass } from "../../core/ratelimit/index.ts";
 import { log } from "../log.ts";
 import type { AppEnv } from "./env.ts";
@@ -33,7 +34,10 @@ export function rateLimit(routeClass: RouteClass, opts: { local?: boolean } = {}
     if (decision) {
       c.header("RateLimit-Limit", String(decision.limit.burst));
       c.header("RateLimit-Remaining", String(decision.remaining));
-      if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
+      if (!decision.allowed) {
+        series.rateLimited.inc({ class: routeClass });
+        throw new RateLimitedError(decision.retryAfterSeconds);
+      }
     }
     await next();
   });

@@ -7,6 +7,7 @@ import { EventBridgePublisher, type Publisher } from "../../events/publisher.ts"
 import { log } from "../log.ts";
 import { AwsConnections } from "../ws/aws-connections.ts";
 import { changesOf } from "./image.ts";
+import { observeEvents } from "./observe.ts";
 import { eventsOf, relayEvents } from "./relay.ts";
 
 /**
@@ -21,6 +22,7 @@ export function makeStreamHandler(publisher: Publisher) {
     const changes = changesOf(event);
     const events = eventsOf(changes);
     await countEvents(events.map(({ env }) => ({ type: env.type, occurredAt: env.occurred_at })));
+    observeEvents(events);
     await markReady(queuesBecomingReady(changes));
     // Rings and pushed stops are hints (the ready queue and the heartbeat are the truth): never fail the batch.
     await ringForChanges(changes).catch((err) => log.warn("doorbell ring failed", { err: String(err) }));

@@ -1,0 +1,38 @@
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { adminStats } from "../../core/admin/stats.ts";
+import { connections, LocalConnections } from "../../core/doorbell/connections.ts";
+import { exposition, gauges } from "../../core/observability/metrics.ts";
+import { QUEUES } from "../../events/queues.ts";
+import { queueUrl, sqs } from "../sqs.ts";
+
+/**
+ * A scrape: the gauges are read now (the admin stats' COUNT queries, each DLQ's depth, this process's sockets),
+ * then the whole registry is rendered. Reads happen only when scraped, never per job; a scrape costs what an
+ * admin stats call costs, so scrape every 15-60 s, not faster.
+ */
+export async function scrape(): Promise<string> {
+  const [stats] = await Promise.all([adminStats(1), dlqDepths()]);
+  gauges.jobs.reset();
+  for (const [status, n] of Object.entries(stats.jobs)) gauges.jobs.set({ status }, n);
+  gauges.queueDepth.reset();
+  for (const [service, n] of Object.entries(stats.queue_depth)) gauges.queueDepth.set({ service }, n);
+  gauges.miners.reset();
+  for (const [status, n] of Object.entries(stats.miners)) gauges.miners.set({ status }, n);
+  const registry = connections();
+  gauges.connectedMiners.set({ transport: "ws" }, registry instanceof LocalConnections ? registry.size : 0);
+  return exposition();
+}
+
+async function dlqDepths(): Promise<void> {
+  await Promise.all(
+    QUEUES.map(async (q) => {
+      const out = await sqs().send(
+        new GetQueueAttributesCommand({
+          QueueUrl: await queueUrl(`${q.name}-dlq`),
+          AttributeNames: ["ApproximateNumberOfMessages"],
+        }),
+      );
+      gauges.dlqDepth.set({ queue: q.name }, Number(out.Attributes?.ApproximateNumberOfMessages ?? 0));
+    }),
+  );
+}
