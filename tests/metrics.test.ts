@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMiner } from "../cli/miner/agent.ts";
 import { freePort } from "../local/ports.ts";
+import { npmStart, stopProcess } from "./npm-start.ts";
 import { startReceiver } from "./webhooks-receiver.ts";
 
 /*
@@ -16,32 +17,14 @@ let adminKey = "";
 
 beforeAll(async () => {
   const port = await freePort();
-  stack = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
-    env: { ...process.env, PORT: String(port), COORD_EPHEMERAL: "1", COORD_RATE_READ: "20/1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  stack.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  stack.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 60_000;
-  while (!/Admin key:\s+(\S+)/.test(out)) {
-    if (stack.exitCode !== null || Date.now() > deadline) throw new Error(`stack did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  adminKey = /Admin key:\s+(\S+)/.exec(out)?.[1] ?? "";
+  const started = await npmStart({ PORT: String(port), COORD_EPHEMERAL: "1", COORD_RATE_READ: "20/1" });
+  stack = started.child;
+  adminKey = started.adminKey;
   url = `http://127.0.0.1:${port}`;
 }, 90_000);
 
 afterAll(async () => {
-  if (stack && stack.exitCode === null) {
-    const exited = new Promise((r) => stack.once("exit", r));
-    stack.kill("SIGTERM");
-    await exited;
-  }
+  if (stack) await stopProcess(stack);
 });
 
 type Obj = Record<string, unknown>;

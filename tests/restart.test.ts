@@ -1,39 +1,17 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../local/ports.ts";
+import { npmStart, stopProcess } from "./npm-start.ts";
 
 const dataDir = mkdtempSync(join(tmpdir(), "coord-restart-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-async function start(port: number): Promise<{ child: ChildProcess; adminKey: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
-    env: { ...process.env, PORT: String(port), COORD_DATA_DIR: dataDir, COORD_EPHEMERAL: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  const deadline = Date.now() + 30_000;
-  while (!/Admin key:\s+(\S+)/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`stack did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, adminKey: /Admin key:\s+(\S+)/.exec(out)?.[1] ?? "" };
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    child.once("exit", (code) => resolve(code));
-    child.kill("SIGTERM");
-  });
-}
+const start = (port: number) =>
+  npmStart({ PORT: String(port), COORD_DATA_DIR: dataDir, COORD_EPHEMERAL: "" }, 30_000);
+const stop = stopProcess;
 
 /** DynamoDB Local runs with `-dbPath <dataDir>/dynamodb`, so its command line names our data dir. */
 function javaUsing(dir: string): string {
