@@ -1,9 +1,8 @@
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { adminStats } from "../../core/admin/stats.ts";
 import { connections, LocalConnections } from "../../core/doorbell/connections.ts";
 import { exposition, gauges } from "../../core/observability/metrics.ts";
 import { QUEUES } from "../../events/queues.ts";
-import { queueUrl, sqs } from "../sqs.ts";
+import { depth, dlqUrl } from "./routes/dlq.ts";
 
 /**
  * A scrape: the gauges are read now (the admin stats' COUNT queries, each DLQ's depth, this process's sockets),
@@ -23,16 +22,11 @@ export async function scrape(): Promise<string> {
   return exposition();
 }
 
+/** Each dead-letter queue's waiting messages, read as `GET /v1/admin/dlq` reads them. */
 async function dlqDepths(): Promise<void> {
   await Promise.all(
-    QUEUES.map(async (q) => {
-      const out = await sqs().send(
-        new GetQueueAttributesCommand({
-          QueueUrl: await queueUrl(`${q.name}-dlq`),
-          AttributeNames: ["ApproximateNumberOfMessages"],
-        }),
-      );
-      gauges.dlqDepth.set({ queue: q.name }, Number(out.Attributes?.ApproximateNumberOfMessages ?? 0));
-    }),
+    QUEUES.map(async (q) =>
+      gauges.dlqDepth.set({ queue: q.name }, (await depth(await dlqUrl(q.name))).messages),
+    ),
   );
 }

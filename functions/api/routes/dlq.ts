@@ -30,7 +30,7 @@ function known(name: string): string {
   return name;
 }
 
-const dlqUrl = (name: string) => queueUrl(`${name}-dlq`);
+export const dlqUrl = (name: string) => queueUrl(`${name}-dlq`);
 
 const count = (max: number) =>
   v.optional(
@@ -113,7 +113,8 @@ async function release(url: string, messages: Message[]): Promise<void> {
   }
 }
 
-async function depth(url: string) {
+/** A queue's depth: messages waiting, and those received and not yet deleted (also what /metrics reports). */
+export async function depth(url: string) {
   const out = await sqs().send(
     new GetQueueAttributesCommand({
       QueueUrl: url,
