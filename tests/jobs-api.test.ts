@@ -337,6 +337,22 @@ describe("reading jobs", () => {
     expect((await api("GET", "/v1/jobs?cursor=garbage", { key: client.key })).status).toBe(422);
   });
 
+  it("each event of a job's timeline names the request that caused it (its trace id)", async () => {
+    const client = await fundedClient();
+    const job = await submitEcho(client, { constraints: isolated().constraints });
+    const cancel = await api("POST", `/v1/jobs/${job.body.id}/cancel`, { key: client.key, body: {} });
+    expect(cancel.status).toBe(200);
+    const events = await api<{ events: { type: string; correlation_id: string | null }[] }>(
+      "GET",
+      `/v1/jobs/${job.body.id}/events`,
+      { key: client.key },
+    );
+    const byType = Object.fromEntries(events.body.events.map((e) => [e.type, e.correlation_id]));
+    expect(byType["job.submitted.v1"]).toBe(job.headers.get("x-request-id"));
+    expect(byType["job.cancelled.v1"]).toBe(cancel.headers.get("x-request-id"));
+    expect(job.headers.get("x-request-id")).not.toBe(cancel.headers.get("x-request-id"));
+  });
+
   it("another account's job is 404 on every job route", async () => {
     const a = await fundedClient();
     const b = await fundedClient();

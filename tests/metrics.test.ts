@@ -133,9 +133,14 @@ describe("GET /metrics", () => {
 
     // A job nobody can run (no miner in its region) waits in the queue: the gauges see it.
     const waiting = await submit({ n: 9 }, { region: "nowhere" });
+    // Long enough that the longest wait reads at least a second.
+    await new Promise((r) => setTimeout(r, 1500));
     const before = (await call("GET", "/metrics")).text;
     expect(sample(before, "coord_queue_depth", { service: "echo" })).toBe(2);
-    expect(sample(before, "coord_jobs", { status: "queued" })).toBe(2);
+    expect(sample(before, "coord_jobs", { status: "queued", service: "echo" })).toBe(2);
+    expect(sample(before, "coord_jobs", { status: "queued", service: "ffmpeg.transcode" })).toBe(0);
+    expect(sample(before, "coord_oldest_ready_seconds", { service: "echo" })).toBeGreaterThanOrEqual(1);
+    expect(sample(before, "coord_oldest_ready_seconds", { service: "ffmpeg.transcode" })).toBe(0);
     expect(sample(before, "coord_lease_lapses_total", { service: "echo" })).toBe(1);
     expect(sample(before, "coord_job_retries_total", { service: "echo", reason: "lease_expired" })).toBe(1);
 
@@ -202,7 +207,12 @@ describe("GET /metrics", () => {
     expect(sample(text, "coord_receipts_issued_total")).toBe(4);
     expect(sample(text, "coord_rate_limited_total", { class: "read" })).toBe(refused);
     expect(sample(text, "coord_queue_depth", { service: "echo" })).toBe(0);
-    expect(sample(text, "coord_jobs", { status: "queued" })).toBe(0);
+    expect(sample(text, "coord_jobs", { status: "queued", service: "echo" })).toBe(0);
+    expect(sample(text, "coord_oldest_ready_seconds", { service: "echo" })).toBe(0);
+    // Four receipts issued: each is in the settlement backlog until a batch anchors it and the chain confirms it.
+    expect(
+      sample(text, "coord_settlement_oldest_pending_seconds", { stage: "unbatched" }),
+    ).toBeGreaterThanOrEqual(0);
     expect(sample(text, "coord_dlq_depth", { queue: "webhooks" })).toBe(0);
     const delivered = sample(text, "coord_webhook_deliveries_total", { outcome: "ok" });
     expect(delivered).toBe(receiver.received.length);

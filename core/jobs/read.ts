@@ -143,6 +143,8 @@ export async function jobEvents(principal: Principal, id: string, afterSeq = 0) 
     occurred_at: i.occurredAt,
     status: i.data?.status,
     attempt: i.data?.attempt,
+    /** The request that caused it (its X-Request-Id): the trace id its log lines carry. */
+    correlation_id: i.correlationId ?? null,
     data: i.data,
   }));
   const started = pendingStart(job);
@@ -156,6 +158,7 @@ export async function jobEvents(principal: Principal, id: string, afterSeq = 0) 
       occurred_at: started.at?.toISOString(),
       status: started.data.status,
       attempt: started.data.attempt,
+      correlation_id: started.correlationId ?? null,
       data: started.data,
     },
   ].sort((a, b) => a.seq - b.seq);

@@ -87,14 +87,32 @@ export const series = {
 export const gauges = {
   jobs: new Gauge({
     name: "coord_jobs",
-    help: "Live jobs by status",
-    labelNames: ["status"] as const,
+    help: "Live jobs by status and service",
+    labelNames: ["status", "service"] as const,
     registers: [registry],
   }),
   queueDepth: new Gauge({
     name: "coord_queue_depth",
     help: "Jobs ready to claim, by service",
     labelNames: ["service"] as const,
+    registers: [registry],
+  }),
+  oldestReady: new Gauge({
+    name: "coord_oldest_ready_seconds",
+    help: "How long the job waiting longest to be claimed has been ready, by service (0: none waits)",
+    labelNames: ["service"] as const,
+    registers: [registry],
+  }),
+  settlementBatches: new Gauge({
+    name: "coord_settlement_batches",
+    help: "Settlement batches with work left, by state (sealing, pending: to anchor, watching: anchored, not final)",
+    labelNames: ["state"] as const,
+    registers: [registry],
+  }),
+  settlementOldest: new Gauge({
+    name: "coord_settlement_oldest_pending_seconds",
+    help: "How long the oldest settlement work has waited, by stage (unbatched receipt, anchoring, finality)",
+    labelNames: ["stage"] as const,
     registers: [registry],
   }),
   miners: new Gauge({

@@ -327,3 +327,24 @@ export async function batchesToWork(queue: "sealing" | "anchor" | "watch", limit
 }
 
 export type { BatchStatus };
+
+/** How many batches a work list holds (a COUNT over its GSI1 partition; settlement lists stay short). */
+export async function workListSize(queue: "sealing" | "anchor" | "watch"): Promise<number> {
+  let total = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out: QueryCommandOutput = await ddb().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: "GSI1",
+        KeyConditionExpression: "GSI1PK = :pk",
+        ExpressionAttributeValues: { ":pk": keys.settlementWork(queue, "", "").GSI1PK },
+        Select: "COUNT",
+        ExclusiveStartKey: start,
+      }),
+    );
+    total += out.Count ?? 0;
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return total;
+}

@@ -1,22 +1,16 @@
-import { adminStats } from "../../core/admin/stats.ts";
 import { connections, LocalConnections } from "../../core/doorbell/connections.ts";
+import { refreshGauges } from "../../core/observability/gauges.ts";
 import { exposition, gauges } from "../../core/observability/metrics.ts";
 import { QUEUES } from "../../events/queues.ts";
 import { depth, dlqUrl } from "./routes/dlq.ts";
 
 /**
- * A scrape: the gauges are read now (the admin stats' COUNT queries, each DLQ's depth, this process's sockets),
- * then the whole registry is rendered. Reads happen only when scraped, never per job; a scrape costs what an
- * admin stats call costs, so scrape every 15-60 s, not faster.
+ * A scrape: the gauges are read now (the table-backed ones, each DLQ's depth, this process's sockets), then the
+ * whole registry is rendered. Reads happen only when scraped, never per job; a scrape costs what an admin stats
+ * call costs, so scrape every 15-60 s, not faster.
  */
 export async function scrape(): Promise<string> {
-  const [stats] = await Promise.all([adminStats(1), dlqDepths()]);
-  gauges.jobs.reset();
-  for (const [status, n] of Object.entries(stats.jobs)) gauges.jobs.set({ status }, n);
-  gauges.queueDepth.reset();
-  for (const [service, n] of Object.entries(stats.queue_depth)) gauges.queueDepth.set({ service }, n);
-  gauges.miners.reset();
-  for (const [status, n] of Object.entries(stats.miners)) gauges.miners.set({ status }, n);
+  await Promise.all([refreshGauges(), dlqDepths()]);
   const registry = connections();
   gauges.connectedMiners.set({ transport: "ws" }, registry instanceof LocalConnections ? registry.size : 0);
   return exposition();
