@@ -2,32 +2,13 @@ import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { config } from "../config.ts";
 import { hydrate } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
+import { countPartition } from "../db/count.ts";
 import { deadlineItems } from "../db/sharded-pages.ts";
 import { deadlineShards, queueShards } from "../jobs/item.ts";
 import { readSummary } from "../jobs/queue-summary.ts";
 import { recentCounts } from "../metrics/metrics.ts";
 import { MINER_STATUSES, minerShards } from "../miners/miners.ts";
 import { SERVICES } from "../services/registry.ts";
-
-async function count(index: string, pkName: string, pk: string): Promise<number> {
-  let total = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await ddb().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        IndexName: index,
-        KeyConditionExpression: `${pkName} = :pk`,
-        ExpressionAttributeValues: { ":pk": pk },
-        Select: "COUNT",
-        ExclusiveStartKey: start,
-      }),
-    );
-    total += out.Count ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return total;
-}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -125,7 +106,9 @@ export async function minerCounts(): Promise<Record<string, number>> {
   const miners: Record<string, number> = {};
   for (const status of MINER_STATUSES) {
     miners[status] = (
-      await Promise.all(range(minerShards()).map((sh) => count("GSI2", "GSI2PK", `MINERS#${status}#${sh}`)))
+      await Promise.all(
+        range(minerShards()).map((sh) => countPartition("GSI2", "GSI2PK", `MINERS#${status}#${sh}`)),
+      )
     ).reduce((a, b) => a + b, 0);
   }
   return miners;

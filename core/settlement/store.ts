@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { config } from "../config.ts";
 import { batchGetAll } from "../db/batch.ts";
 import { ddb } from "../db/client.ts";
+import { countPartition } from "../db/count.ts";
 import { keys } from "../db/keys.ts";
 import type { NamedItems, TransactItem } from "../db/transaction.ts";
 import { BATCH_STATUSES, type BatchStatus } from "./statuses.ts";
@@ -328,23 +329,7 @@ export async function batchesToWork(queue: "sealing" | "anchor" | "watch", limit
 
 export type { BatchStatus };
 
-/** How many batches a work list holds (a COUNT over its GSI1 partition; settlement lists stay short). */
-export async function workListSize(queue: "sealing" | "anchor" | "watch"): Promise<number> {
-  let total = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out: QueryCommandOutput = await ddb().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: "GSI1",
-        KeyConditionExpression: "GSI1PK = :pk",
-        ExpressionAttributeValues: { ":pk": keys.settlementWork(queue, "", "").GSI1PK },
-        Select: "COUNT",
-        ExclusiveStartKey: start,
-      }),
-    );
-    total += out.Count ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return total;
+/** How many batches a work list holds (settlement lists stay short). */
+export function workListSize(queue: "sealing" | "anchor" | "watch"): Promise<number> {
+  return countPartition("GSI1", "GSI1PK", keys.settlementWork(queue, "", "").GSI1PK);
 }
